@@ -1,0 +1,13 @@
+-- retail.categories: part of the catalog, the same for every store, so every known principal (head
+-- office or a store manager) sees all of it; an unbound or unknown caller sees nothing.
+set role {{ owner }};
+
+alter table retail.categories enable row level security;
+
+drop policy if exists "known principals see every row" on retail.categories;
+create policy "known principals see every row" on retail.categories
+for select
+to {{ reader }}
+using ((select mcp_internal.principal_is_known()));
+
+reset role;

@@ -1,0 +1,13 @@
+-- retail.product_description_embeddings: part of the catalog, the same for every store, so every known principal (head
+-- office or a store manager) sees all of it; an unbound or unknown caller sees nothing.
+set role {{ owner }};
+
+alter table retail.product_description_embeddings enable row level security;
+
+drop policy if exists "known principals see every row" on retail.product_description_embeddings;
+create policy "known principals see every row" on retail.product_description_embeddings
+for select
+to {{ reader }}
+using ((select mcp_internal.principal_is_known()));
+
+reset role;

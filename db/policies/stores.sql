@@ -1,0 +1,13 @@
+-- retail.stores: part of the catalog, the same for every store, so every known principal (head
+-- office or a store manager) sees all of it; an unbound or unknown caller sees nothing.
+set role {{ owner }};
+
+alter table retail.stores enable row level security;
+
+drop policy if exists "known principals see every row" on retail.stores;
+create policy "known principals see every row" on retail.stores
+for select
+to {{ reader }}
+using ((select mcp_internal.principal_is_known()));
+
+reset role;

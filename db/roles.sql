@@ -1,0 +1,48 @@
+-- Roles. Applied first, as the administrator that runs `zava-mcp db init`.
+--
+--   {{ owner }}   owns every object; nobody logs in as it.
+--   {{ login }}   the server's login role: it may bind a principal for one transaction and
+--                 switch into {{ reader }}, nothing else (it inherits no privileges).
+--   {{ reader }}  what a tool call runs as: SELECT on retail, EXECUTE on the mcp API,
+--                 no TEMP, no CREATE, no BYPASSRLS, not the owner.
+-- Every object-level GRANT and REVOKE lives in db/privileges.sql; function EXECUTE is
+-- granted at the end of each function's own file.
+
+do $roles$
+begin
+    if not exists (select from pg_catalog.pg_roles where rolname = '{{ owner }}') then
+        create role {{ owner }} nologin;
+    end if;
+    if not exists (select from pg_catalog.pg_roles where rolname = '{{ reader }}') then
+        create role {{ reader }} nologin;
+    end if;
+    if not exists (select from pg_catalog.pg_roles where rolname = '{{ login }}') then
+        create role {{ login }} login;
+    end if;
+end
+$roles$;
+
+-- Repeat the attributes so that a role that already existed is brought back in line.
+alter role {{ owner }} nologin nosuperuser nocreatedb nocreaterole noinherit nobypassrls;
+alter role {{ reader }} nologin nosuperuser nocreatedb nocreaterole noinherit nobypassrls;
+alter role {{ login }} login nosuperuser nocreatedb nocreaterole noinherit nobypassrls;
+alter role {{ login }} set search_path = retail, public;
+
+-- The login role may SET ROLE to the reader but inherits none of its privileges: a query
+-- that resets its role with set_config('role', 'none', true) is left with nothing.
+grant {{ reader }} to {{ login }} with inherit false, set true;
+
+-- The administrator builds objects as the owner (on managed PostgreSQL the administrator
+-- is not a superuser and needs the membership to SET ROLE).
+grant {{ owner }} to current_user with set true;
+
+-- The owner creates the schemas. Nobody gets temporary objects in this database by
+-- default: the reader must not be able to create a temporary function or table.
+do $database$
+begin
+    execute format('grant create on database %I to {{ owner }}', current_database());
+    execute format('revoke temporary on database %I from public', current_database());
+end
+$database$;
+
+create extension if not exists vector;
