@@ -30,7 +30,7 @@ alter role {{ login }} set search_path = retail, public;
 
 -- The login role may SET ROLE to the reader but inherits none of its privileges: a query
 -- that resets its role with set_config('role', 'none', true) is left with nothing.
-grant {{ reader }} to {{ login }} with inherit false, set true;
+grant {{ reader }} to {{ login }} with inherit false, set true;  -- noqa: PRS
 
 -- The administrator builds objects as the owner (on managed PostgreSQL the administrator
 -- is not a superuser and needs the membership to SET ROLE).

@@ -176,9 +176,9 @@ begin
 end;
 $$;
 
-comment on function mcp.describe_tables(text []) is
+comment on function mcp.describe_tables(text[]) is
 'Columns, keys, foreign keys, indexes, checks, estimated rows, and (as the caller sees them) small columns'' distinct values and date ranges of the named retail tables.';
 
-grant execute on function mcp.describe_tables(text []) to {{ reader }};
+grant execute on function mcp.describe_tables(text[]) to {{ reader }};
 
 reset role;

@@ -36,7 +36,7 @@ returns table (
 language plpgsql
 stable
 set search_path = pg_catalog, public, pg_temp
-set hnsw.iterative_scan = 'relaxed_order'
+set hnsw.iterative_scan = 'relaxed_order'  -- noqa: PRS
 set hnsw.ef_search = 100
 as $$
 #variable_conflict use_column

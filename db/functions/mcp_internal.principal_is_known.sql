@@ -12,11 +12,11 @@ stable
 security definer
 set search_path = pg_catalog, pg_temp
 return
-    mcp.current_principal() = mcp_internal.head_office_principal()
-    or exists (
-        select from retail.stores as store
-        where store.rls_user_id = mcp.current_principal()
-    );
+mcp.current_principal() = mcp_internal.head_office_principal()
+or exists (
+    select from retail.stores as store
+    where store.rls_user_id = mcp.current_principal()
+);
 
 comment on function mcp_internal.principal_is_known() is
 'True when the bound principal is head office or a store manager.';

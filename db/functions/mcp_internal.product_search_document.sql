@@ -13,8 +13,8 @@ language sql
 immutable
 parallel safe
 return
-    setweight(to_tsvector('english'::regconfig, coalesce(product_name, '')), 'A')
-    || setweight(to_tsvector('english'::regconfig, coalesce(product_description, '')), 'B');
+setweight(to_tsvector('english'::regconfig, coalesce(product_name, '')), 'A')
+|| setweight(to_tsvector('english'::regconfig, coalesce(product_description, '')), 'B');
 
 comment on function mcp_internal.product_search_document(text, text) is
 'Full-text document of a product (name weighted A, description B), used by the products full-text index and mcp.search_products.';

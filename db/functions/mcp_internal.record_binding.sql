@@ -16,9 +16,10 @@ begin atomic
     insert into mcp_internal.principal_bindings (backend_pid, transaction_id, rls_user_id, bound_at)
     values (pg_backend_pid(), pg_current_xact_id(), principal, now())
     on conflict (backend_pid) do update
-    set transaction_id = excluded.transaction_id,
-        rls_user_id = excluded.rls_user_id,
-        bound_at = excluded.bound_at;
+        set
+            transaction_id = excluded.transaction_id,
+            rls_user_id = excluded.rls_user_id,
+            bound_at = excluded.bound_at;
 end;
 
 comment on function mcp_internal.record_binding(uuid) is

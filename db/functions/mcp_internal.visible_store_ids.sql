@@ -8,7 +8,7 @@
 set role {{ owner }};
 
 create or replace function mcp_internal.visible_store_ids()
-returns integer []
+returns integer[]
 language sql
 stable
 security definer

@@ -10,6 +10,6 @@ drop policy if exists "head office sees every store, a store manager only their 
 create policy "head office sees every store, a store manager only their own" on retail.customers
 for select
 to {{ reader }}
-using (primary_store_id = any((select mcp_internal.visible_store_ids())::integer []));
+using (primary_store_id = any((select mcp_internal.visible_store_ids())::integer[]));
 
 reset role;

@@ -10,6 +10,6 @@ drop policy if exists "head office sees every store, a store manager only their 
 create policy "head office sees every store, a store manager only their own" on retail.inventory
 for select
 to {{ reader }}
-using (store_id = any((select mcp_internal.visible_store_ids())::integer []));
+using (store_id = any((select mcp_internal.visible_store_ids())::integer[]));
 
 reset role;

@@ -1,7 +1,9 @@
 -- Sample data, step 3: about 50,000 * scale customers, spread over the stores by their
 -- share of orders, with names, a unique email and a fictional (555) phone number.
 create table zava_seed.first_names as
-select name, position::integer
+select
+    name,
+    position::integer
 from unnest(array[
     'James', 'Mary', 'Robert', 'Patricia', 'John', 'Jennifer', 'Michael', 'Linda', 'David',
     'Elizabeth', 'William', 'Barbara', 'Richard', 'Susan', 'Joseph', 'Jessica', 'Thomas',
@@ -30,7 +32,9 @@ from unnest(array[
 ]) with ordinality as listed (name, position);
 
 create table zava_seed.last_names as
-select name, position::integer
+select
+    name,
+    position::integer
 from unnest(array[
     'Smith', 'Johnson', 'Williams', 'Brown', 'Jones', 'Garcia', 'Miller', 'Davis', 'Rodriguez',
     'Martinez', 'Hernandez', 'Lopez', 'Gonzalez', 'Wilson', 'Anderson', 'Thomas', 'Taylor',
@@ -75,24 +79,27 @@ insert into retail.customers (
 )
 select
     drawn.customer_id,
-    first_name.name,
-    last_name.name,
-    lower(first_name.name || '.' || last_name.name || '.' || drawn.customer_id || '@example.com'),
+    first_name.name as first_name,
+    last_name.name as last_name,
+    lower(first_name.name || '.' || last_name.name || '.' || drawn.customer_id || '@example.com') as email,
     case
         when zava_seed.fraction(drawn.customer_id, 34) < 0.92
-            then '(' || store.area_code || ') 555-'
-            || lpad((floor(zava_seed.fraction(drawn.customer_id, 35) * 10000))::integer::text, 4, '0')
-    end,
+            then
+                '(' || store.area_code || ') 555-'
+                || lpad((floor(zava_seed.fraction(drawn.customer_id, 35) * 10000))::integer::text, 4, '0')
+    end as phone,
     store.store_id,
     timestamptz '2019-01-01 00:00:00+00'
     + (zava_seed.fraction(drawn.customer_id, 36) * (date '2026-10-31' - date '2019-01-01')) * interval '1 day'
+        as created_at
 from (
     select customer_id
     from generate_series(1, greatest(round(50000 * zava_seed.scale()), 100)::integer) as customer_id
 ) as drawn
 inner join zava_seed.store_brackets as store
-    on zava_seed.fraction(drawn.customer_id, 30) >= store.bracket_start
-    and zava_seed.fraction(drawn.customer_id, 30) < store.bracket_end
+    on
+        zava_seed.fraction(drawn.customer_id, 30) >= store.bracket_start
+        and zava_seed.fraction(drawn.customer_id, 30) < store.bracket_end
 inner join zava_seed.first_names as first_name
     on first_name.position = 1 + floor(zava_seed.fraction(drawn.customer_id, 31) * (select count(*) from zava_seed.first_names))
 inner join zava_seed.last_names as last_name

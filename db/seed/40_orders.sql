@@ -14,8 +14,8 @@ create table zava_seed.store_days as
 select
     profile.store_id,
     day.day,
-    200000 * zava_seed.scale() * profile.share / (select sum(share) from zava_seed.store_profile)
-    * day.weight / (select sum(weight) from zava_seed.days) as expected_orders
+    200000 * zava_seed.scale() * profile.share / (select sum(every_store.share) from zava_seed.store_profile as every_store)
+    * day.weight / (select sum(every_day.weight) from zava_seed.days as every_day) as expected_orders
 from zava_seed.store_profile as profile
 cross join zava_seed.days as day;
 
@@ -42,12 +42,15 @@ from (
     ) as slot
 ) as numbered
 inner join (
-    select store_id, count(*) as customer_count
+    select
+        store_id,
+        count(*) as customer_count
     from zava_seed.store_customers
     group by store_id
 ) as store_size on numbered.store_id = store_size.store_id
 inner join zava_seed.store_customers as store_customer
-    on store_customer.store_id = numbered.store_id
-    and store_customer.store_position
-    = 1 + floor(power(zava_seed.fraction(numbered.order_id, 42), 1.5) * store_size.customer_count)
+    on
+        numbered.store_id = store_customer.store_id
+        and store_customer.store_position
+        = 1 + floor(power(zava_seed.fraction(numbered.order_id, 42), 1.5) * store_size.customer_count)
 order by numbered.order_id;

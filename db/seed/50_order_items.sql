@@ -13,8 +13,9 @@ select
     priced.quantity,
     priced.unit_price,
     priced.discount_percent,
-    round(priced.quantity * priced.unit_price * priced.discount_percent / 100.0, 2),
-    priced.quantity * priced.unit_price - round(priced.quantity * priced.unit_price * priced.discount_percent / 100.0, 2)
+    round(priced.quantity * priced.unit_price * priced.discount_percent / 100.0, 2) as discount_amount,
+    priced.quantity * priced.unit_price
+    - round(priced.quantity * priced.unit_price * priced.discount_percent / 100.0, 2) as total_amount
 from (
     select
         line.order_item_id,
@@ -24,7 +25,8 @@ from (
         1 + floor(power(zava_seed.fraction(line.order_item_id, 51), 3) * 5)::integer as quantity,
         round(product.base_price * (1 - 0.03 * (2026 - extract(year from line.order_date))), 2) as unit_price,
         case
-            when zava_seed.fraction(line.order_item_id, 52)
+            when
+                zava_seed.fraction(line.order_item_id, 52)
                 < case when extract(month from line.order_date) in (11, 12) then 0.45 else 0.22 end
                 then (array[5, 10, 10, 15, 20, 25])[1 + floor(zava_seed.fraction(line.order_item_id, 53) * 6)::integer]
             else 0
@@ -47,7 +49,8 @@ from (
         ) as line_number
     ) as line
     inner join zava_seed.product_popularity as product
-        on product.popularity_rank
-        = 1 + floor(power(zava_seed.fraction(line.order_item_id, 54), 1.8) * (select count(*) from zava_seed.product_popularity))
+        on
+            product.popularity_rank
+            = 1 + floor(power(zava_seed.fraction(line.order_item_id, 54), 1.8) * (select count(*) from zava_seed.product_popularity))
 ) as priced
 order by priced.order_item_id;

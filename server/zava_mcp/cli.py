@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import psycopg
 from rich.console import Console
@@ -48,13 +47,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"zava-mcp {__version__}")
     commands = parser.add_subparsers(title="commands")
 
-    demo = commands.add_parser("demo", help="build and seed the embedded database, then say how to use it")
+    demo = commands.add_parser(
+        "demo", help="build and seed the embedded database, then say how to use it"
+    )
     demo.set_defaults(run=_demo)
 
     db = commands.add_parser("db", help="build, seed and reach the database").add_subparsers(
         title="db commands"
     )
-    url = db.add_parser("url", help="print the administrator DSN (psql \"$(zava-mcp db url)\")")
+    url = db.add_parser("url", help='print the administrator DSN (psql "$(zava-mcp db url)")')
     url.set_defaults(run=_db_url)
     init = db.add_parser("init", help="create or update roles, schema, functions and policies")
     init.set_defaults(run=_db_init)
@@ -63,8 +64,12 @@ def _parser() -> argparse.ArgumentParser:
         ("reset", "drop everything, build again and seed", _db_reset),
     ):
         command = db.add_parser(name, help=helptext)
-        command.add_argument("--scale", type=float, default=1.0,
-                             help="size factor: 1 is ~50,000 customers and ~200,000 orders (default 1)")
+        command.add_argument(
+            "--scale",
+            type=float,
+            default=1.0,
+            help="size factor: 1 is ~50,000 customers and ~200,000 orders (default 1)",
+        )
         command.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
         command.set_defaults(run=run)
     stop = db.add_parser("stop", help="stop the embedded PostgreSQL")
@@ -97,7 +102,9 @@ def _db_stop(settings: Settings, args: argparse.Namespace) -> None:
     if settings.database_url:
         raise ValueError("DATABASE_URL is set: there is no embedded PostgreSQL to stop")
     stopped = database.stop_embedded(settings)
-    console.print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+    console.print(
+        "embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running"
+    )
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> None:
@@ -111,11 +118,13 @@ def _demo(settings: Settings, args: argparse.Namespace) -> None:
         _seed(settings, 1.0, 42)
     console.print()
     console.print("[bold]The database is ready.[/bold] Connect as the administrator with:")
-    console.print(f"  psql \"{url}\"")
+    console.print(f'  psql "{url}"')
     console.print("and see what a store manager sees (Seattle here):")
     console.print("  begin;")
     console.print(f"  select mcp.bind_principal('{PRINCIPALS['Seattle']}');")
-    console.print("  select mcp.run_query('select store_id, count(*) from retail.orders group by 1');")
+    console.print(
+        "  select mcp.run_query('select store_id, count(*) from retail.orders group by 1');"
+    )
     console.print("  rollback;")
 
 
@@ -124,7 +133,9 @@ def _init(settings: Settings) -> None:
     started = time.perf_counter()
     with console.status("building the database"):
         schema.build(url, settings)
-    console.print(f"database built ({len(schema.build_files())} files, {time.perf_counter() - started:.1f} s)")
+    console.print(
+        f"database built ({len(schema.build_files())} files, {time.perf_counter() - started:.1f} s)"
+    )
 
 
 def _seed(settings: Settings, scale: float, random_seed: int) -> None:

@@ -68,7 +68,9 @@ class Settings:
         if not _DATABASE_NAME.match(self.database_name):
             raise ConfigError(f"ZAVA_DATABASE={self.database_name!r} is not a plain database name")
         if not 1 <= self.embedding_dim <= 16000:
-            raise ConfigError(f"ZAVA_EMBEDDING_DIM={self.embedding_dim} must be between 1 and 16000")
+            raise ConfigError(
+                f"ZAVA_EMBEDDING_DIM={self.embedding_dim} must be between 1 and 16000"
+            )
 
     @property
     def template_values(self) -> dict[str, object]:

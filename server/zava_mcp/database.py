@@ -60,7 +60,9 @@ def admin_url(settings: Settings) -> str:
             "select 1 from pg_database where datname = %s", (settings.database_name,)
         ).fetchone()
         if not exists:
-            conn.execute(sql.SQL("create database {}").format(sql.Identifier(settings.database_name)))
+            conn.execute(
+                sql.SQL("create database {}").format(sql.Identifier(settings.database_name))
+            )
     return server.get_uri(settings.database_name)
 
 

@@ -67,8 +67,16 @@ def seed(
             on_step(step.stem, time.perf_counter() - step_started)
         counts = {
             table: conn.execute(f"select count(*) from retail.{table}").fetchone()[0]
-            for table in ("stores", "categories", "product_types", "products", "customers",
-                          "orders", "order_items", "inventory")
+            for table in (
+                "stores",
+                "categories",
+                "product_types",
+                "products",
+                "customers",
+                "orders",
+                "order_items",
+                "inventory",
+            )
         }
     return SeedReport(counts=counts, seconds=time.perf_counter() - started)
 

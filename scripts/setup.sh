@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what zava-mcp needs on a Debian machine with Python 3.11 or newer: the Python
+# packages into .venv, and with --test Debian's pgTAP (pg_prove). Safe to run again: it
+# reinstalls only when pyproject.toml changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+with_tests=false
+[[ "${1:-}" == "--test" ]] && with_tests=true
+
+as_root() {
+    if [[ "$(id -u)" == 0 ]]; then "$@"
+    elif command -v sudo >/dev/null; then sudo "$@"
+    else echo "setup: this step needs root (or sudo): $*" >&2; exit 1
+    fi
+}
+apt_updated=false
+apt_install() {
+    if ! $apt_updated; then as_root apt-get update -qq; apt_updated=true; fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "setup: zava-mcp needs Python 3.11 or newer as '$python' (set PYTHON=...)" >&2
+    exit 1
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+    if ! "$python" -m venv .venv >/dev/null 2>&1; then
+        echo "setup: installing python3-venv"
+        rm -rf .venv
+        apt_install python3-venv
+        "$python" -m venv .venv
+    fi
+fi
+
+stamp=.venv/.zava-mcp-installed
+wanted=$(cat pyproject.toml | sha256sum | cut -c1-16)
+if [[ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]]; then
+    echo "setup: installing Python packages into .venv"
+    .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+    echo "$wanted" > "$stamp"
+fi
+
+if $with_tests && ! command -v pg_prove >/dev/null; then
+    echo "setup: installing pgTAP (Debian package pgtap)"
+    apt_install pgtap
+fi
