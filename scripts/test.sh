@@ -10,6 +10,8 @@ export PATH="$PWD/.venv/bin:$PATH"
 unset DATABASE_URL
 export ZAVA_DATA_DIR="$PWD/.zava/test-pgdata"
 export ZAVA_DATABASE=zava_test
+# Leave no server behind (the next run starts it again in about a second).
+trap 'zava-mcp db stop >/dev/null 2>&1 || true' EXIT
 
 echo "== lint"
 sqlfluff lint db tests/sql
