@@ -134,7 +134,13 @@ begin
                         inner join pg_catalog.pg_attribute as attribute
                             on attribute.attrelid = constraint_.conrelid and attribute.attnum = key_column.attnum
                     ),
-                    'references_table', constraint_.confrelid::regclass::text,
+                    'references_table', (
+                        select format('%I.%I', target_namespace.nspname, target.relname)
+                        from pg_catalog.pg_class as target
+                        inner join pg_catalog.pg_namespace as target_namespace
+                            on target.relnamespace = target_namespace.oid
+                        where target.oid = constraint_.confrelid
+                    ),
                     'references_columns', (
                         select jsonb_agg(attribute.attname order by key_column.position)
                         from unnest(constraint_.confkey) with ordinality as key_column (attnum, position)

@@ -28,8 +28,7 @@ begin
                      else 'explain (format json) ' end || query
         into plan;
     exception when read_only_sql_transaction then
-        raise exception 'mcp.explain_query only reads: the query tried to write (%)', sqlerrm
-            using errcode = 'insufficient_privilege';
+        perform mcp_internal.refuse_write('mcp.explain_query', sqlerrm);
     end;
     return (plan -> 0)::jsonb;
 end;

@@ -71,8 +71,7 @@ begin
             kept_rows := kept_rows || fetched_json;
         end loop;
     exception when read_only_sql_transaction then
-        raise exception 'mcp.run_query only reads: the query tried to write (%)', sqlerrm
-            using errcode = 'insufficient_privilege';
+        perform mcp_internal.refuse_write('mcp.run_query', sqlerrm);
     end;
     close rows_cursor;
 

@@ -2,7 +2,8 @@
 --
 -- The first keyword of a SQL text, lower-cased, after any white space, opening
 -- parentheses and comments (line comments, and block comments, which nest in
--- PostgreSQL). Null when the text has no keyword. mcp.run_query and mcp.explain_query
+-- PostgreSQL); when the text starts with something else, its first characters. Null
+-- when nothing but white space and comments is left. mcp.run_query and mcp.explain_query
 -- accept a query only when this is select, with, values or table; the read-only
 -- transaction, not this check, is what stops writes.
 set role {{ owner }};
@@ -45,7 +46,8 @@ begin
                 end if;
             end loop;
         else
-            return lower(substring(rest from '^[A-Za-z_]+'));
+            -- A word, or else the first few characters, so that an error can name them.
+            return coalesce(lower(substring(rest from '^[A-Za-z_]+')), substring(rest from '^[^ \t\n\r\f\v]{1,20}'));
         end if;
     end loop;
 end;

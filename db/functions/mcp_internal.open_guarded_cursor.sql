@@ -32,11 +32,14 @@ begin
 
     begin
         open guarded for execute query;
-    exception when invalid_cursor_definition then
-        raise exception '% runs exactly one query: remove stacked statements (anything after a semicolon) and utility commands',
-            caller
-            using errcode = 'insufficient_privilege',
-                  detail = sqlerrm;
+    exception
+        when invalid_cursor_definition then
+            raise exception '% runs exactly one query: remove stacked statements (anything after a semicolon) and utility commands',
+                caller
+                using errcode = 'insufficient_privilege',
+                      detail = sqlerrm;
+        when read_only_sql_transaction then
+            perform mcp_internal.refuse_write(caller, sqlerrm);
     end;
     return guarded;
 end;

@@ -11,12 +11,7 @@ begin;
 select plan(36);
 
 -- Fixture: the seed has no embeddings; give two products one each so that the table can
--- show whether a caller sees its rows. The vectors are built from text: the embedded
--- pgvector build executes AVX-512 instructions in array_to_vector and in vector_norm, which
--- the HNSW cosine index calls on insert, and on a CPU without AVX-512 that kills the backend
--- (SIGILL) and with it every session of the server. Dropping the index inside this
--- transaction (restored by the final rollback) keeps the insert away from vector math.
-drop index retail.product_description_embeddings_hnsw_idx;
+-- show whether a caller sees its rows.
 insert into retail.product_description_embeddings (product_id, description_embedding, model_name)
 select
     product.product_id,
