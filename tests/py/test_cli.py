@@ -70,3 +70,25 @@ def test_no_command_prints_help():
     result = run_cli()
     assert result.returncode == 2
     assert "usage: zava-mcp" in result.stdout
+
+
+def test_embedded_binaries_are_found():
+    from zava_mcp.database import embedded_bin_dir
+
+    assert (embedded_bin_dir() / "psql").exists()
+    assert (embedded_bin_dir() / "pg_ctl").exists()
+
+
+def test_db_stop_then_url_starts_it_again(tmp_path):
+    env = {"ZAVA_DATA_DIR": str(tmp_path / "pgdata"), "ZAVA_DATABASE": "zava_stop"}
+    assert run_cli("db", "url", env=env).returncode == 0
+    stopped = run_cli("db", "stop", env=env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert "embedded PostgreSQL stopped" in stopped.stderr
+    again = run_cli("db", "stop", env=env)
+    assert "was not running" in again.stderr
+    restarted = run_cli("db", "url", env=env)
+    assert restarted.returncode == 0, restarted.stderr
+    with psycopg.connect(restarted.stdout.strip()) as conn:
+        assert conn.execute("select 1").fetchone()[0] == 1
+    run_cli("db", "stop", env=env)
