@@ -1,6 +1,6 @@
 -- Attacks: hostile inputs against the database layer, as Seattle's store manager would send
 -- them through mcp.run_query, mcp.explain_query, mcp.describe_tables and mcp.search_products.
--- Grouped by the property of docs DESIGN.md they attack (P2 tenancy, P3 no writes, P4 one
+-- Grouped by the property of DESIGN.md they attack (P2 tenancy, P3 no writes, P4 one
 -- query, P5 bounded cost, P7 bound parameters, P8 no files or other databases, P9 safe errors).
 --
 -- The file runs as production does: the session user is the login role zava_server (the
@@ -121,18 +121,7 @@ select
         where statistic.schemaname = 'retail'
     ) as retail_statistics,
     (select string_agg(listed.table_name, ', ' order by listed.table_name) from mcp.list_tables() as listed) as table_list,
-    pg_temp.retail_checksum() as checksum,
-    -- The embedded pgvector build (pgserver wheel) executes AVX-512 instructions: on a CPU
-    -- without them any vector math, even planning an ORDER BY on the HNSW index, kills the
-    -- backend with SIGILL and the whole server restarts. Those attacks are skipped there.
-    (
-        (
-            select build.setting
-            from pg_config as build
-            where build.name = 'BINDIR'
-        ) like '%pgserver%'
-        and coalesce(pg_read_file('/proc/cpuinfo', true), '') !~ 'avx512f'
-    ) as vector_math_crashes
+    pg_temp.retail_checksum() as checksum
 from retail.stores as seattle
 where seattle.rls_user_id = 'f47ac10b-58cc-4372-a567-0e02b2c3d479';
 
@@ -704,22 +693,22 @@ select throws_ok(
 
 select throws_ok(
     $$select mcp.run_query('select * from retail.orders for update')$$,
-    '25006',
-    'cannot execute SELECT FOR UPDATE in a read-only transaction',
+    '42501',
+    'mcp.run_query only reads: the query tried to write (cannot execute SELECT FOR UPDATE in a read-only transaction)',
     'P3: SELECT ... FOR UPDATE (a row lock is a write) is refused'
 );
 
 select throws_ok(
     $$select mcp.run_query('select * from retail.orders for share')$$,
-    '25006',
-    'cannot execute SELECT FOR SHARE in a read-only transaction',
+    '42501',
+    'mcp.run_query only reads: the query tried to write (cannot execute SELECT FOR SHARE in a read-only transaction)',
     'P3: SELECT ... FOR SHARE is refused'
 );
 
 select is(
     mcp.run_query('select pg_current_xact_id()::text as xid') -> 'rows' -> 0 ->> 0,
     pg_current_xact_id()::text,
-    'P3: pg_current_xact_id() in the query assigns nothing new: it is the bound transaction''s own id'
+    'P3: pg_current_xact_id() in the query only reports the bound transaction''s id: no new transaction, nothing written'
 );
 
 select is(
@@ -789,14 +778,10 @@ select is(
     'P5: a million rows with max_rows 5 are reported as truncated'
 );
 
-select case
-    when (select vector_math_crashes from owner_view)
-        then skip('the embedded pgvector build executes AVX-512 instructions this CPU lacks: vector math in a query kills the server (SIGILL)', 1)
-    else lives_ok(
-        $$select mcp.run_query('select ''[1,2,3,4,5,6,7,8]''::vector <-> ''[8,7,6,5,4,3,2,1]''::vector as distance')$$,
-        'P5: vector math in a query returns a value and does not take the server down'
-    )
-end;
+select lives_ok(
+    $$select mcp.run_query('select ''[1,2,3,4,5,6,7,8]''::vector <-> ''[8,7,6,5,4,3,2,1]''::vector as distance')$$,
+    'P5: vector math in a query returns a value and does not take the server down'
+);
 
 set local statement_timeout = 0;
 
@@ -922,58 +907,54 @@ select throws_ok(
     'P7: search_products refuses an embedding of the wrong dimension'
 );
 
-select case
-    when (select vector_math_crashes from owner_view)
-        then skip('the embedded pgvector build executes AVX-512 instructions this CPU lacks: planning a vector search kills the server (SIGILL)', 3)
-    else collect_tap(
-        results_eq(
-            $$
-                select product_id
-                from mcp.search_products(
-                    ('[' || array_to_string(array_fill(0.1, array[384]), ',') || ']')::vector, 200, 100,
-                    'x''); drop table retail.products; --'
-                )
-                order by product_id
-            $$,
-            $$
-                select product_id
-                from retail.products
-                where mcp_internal.product_search_document(product_name, product_description)
-                    @@ websearch_to_tsquery('english', 'x''); drop table retail.products; --')
-                order by product_id
-            $$,
-            'P7: search_products treats a quote-breaking DROP TABLE in query_text as words to search for'
-        ),
-        results_eq(
-            $$
-                select product_id
-                from mcp.search_products(
-                    ('[' || array_to_string(array_fill(0.1, array[384]), ',') || ']')::vector, 200, 100,
-                    '"circular saw" or hammer -claw'
-                )
-                order by product_id
-            $$,
-            $$
-                select product_id
-                from retail.products
-                where mcp_internal.product_search_document(product_name, product_description)
-                    @@ websearch_to_tsquery('english', '"circular saw" or hammer -claw')
-                order by product_id
-            $$,
-            'P7: websearch operators in query_text only shape the text search'
-        ),
-        lives_ok(
-            $$
-                select count(*)
-                from mcp.search_products(
-                    ('[' || array_to_string(array_fill(0.1, array[384]), ',') || ']')::vector, 20, 30,
-                    null, false, 'm''; drop table retail.products; --'
-                )
-            $$,
-            'P7: a quote-breaking DROP TABLE in query_model is only compared, never run'
-        )
+select collect_tap(
+    results_eq(
+        $$
+            select product_id
+            from mcp.search_products(
+                ('[' || array_to_string(array_fill(0.1, array[384]), ',') || ']')::vector, 200, 100,
+                'x''); drop table retail.products; --'
+            )
+            order by product_id
+        $$,
+        $$
+            select product_id
+            from retail.products
+            where mcp_internal.product_search_document(product_name, product_description)
+                @@ websearch_to_tsquery('english', 'x''); drop table retail.products; --')
+            order by product_id
+        $$,
+        'P7: search_products treats a quote-breaking DROP TABLE in query_text as words to search for'
+    ),
+    results_eq(
+        $$
+            select product_id
+            from mcp.search_products(
+                ('[' || array_to_string(array_fill(0.1, array[384]), ',') || ']')::vector, 200, 100,
+                '"circular saw" or hammer -claw'
+            )
+            order by product_id
+        $$,
+        $$
+            select product_id
+            from retail.products
+            where mcp_internal.product_search_document(product_name, product_description)
+                @@ websearch_to_tsquery('english', '"circular saw" or hammer -claw')
+            order by product_id
+        $$,
+        'P7: websearch operators in query_text only shape the text search'
+    ),
+    lives_ok(
+        $$
+            select count(*)
+            from mcp.search_products(
+                ('[' || array_to_string(array_fill(0.1, array[384]), ',') || ']')::vector, 20, 30,
+                null, false, 'm''; drop table retail.products; --'
+            )
+        $$,
+        'P7: a quote-breaking DROP TABLE in query_model is never run'
     )
-end;
+);
 
 select is(
     pg_temp.retail_checksum(),
