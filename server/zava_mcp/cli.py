@@ -13,7 +13,7 @@ from zava_mcp import __version__, database, schema
 from zava_mcp.config import ConfigError, Settings
 from zava_mcp.seed import seed
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 PRINCIPALS = {
     "head office": "00000000-0000-0000-0000-000000000000",
