@@ -39,7 +39,10 @@ stamp=.venv/.zava-mcp-installed
 wanted=$(cat pyproject.toml | sha256sum | cut -c1-16)
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]]; then
     echo "setup: installing Python packages into .venv"
-    .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+    # The CPU build of PyTorch first: a plain torch requirement would pull a CUDA build of
+    # several GB, and the local embeddings need only the CPU.
+    .venv/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
+    .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev,local]'
     echo "$wanted" > "$stamp"
 fi
 

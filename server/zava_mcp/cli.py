@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
+import os
 import sys
 import time
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import psycopg
+from dotenv import load_dotenv
 from rich.console import Console
 
 from zava_mcp import __version__, database, schema
+from zava_mcp.calls import Database, UnsafeLoginRole
 from zava_mcp.config import ConfigError, Settings
+from zava_mcp.embeddings import (
+    EmbeddingError,
+    QueryEmbedder,
+    embed_products,
+    provider_from_settings,
+)
+from zava_mcp.identity import create_key, hash_key, list_keys, revoke_key
 from zava_mcp.seed import seed
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-PRINCIPALS = {
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+DEMO_PRINCIPALS = {
     "head office": "00000000-0000-0000-0000-000000000000",
     "Seattle": "f47ac10b-58cc-4372-a567-0e02b2c3d479",
     "Redmond": "e7f8a9b0-c1d2-3e4f-5678-90abcdef1234",
@@ -28,15 +43,18 @@ def main(argv: list[str] | None = None) -> None:
     if not hasattr(args, "run"):
         parser.print_help()
         sys.exit(2)
+    load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
     try:
         settings = Settings.from_env()
         args.run(settings, args)
-    except (ConfigError, schema.BuildError, ValueError) as error:
+    except (ConfigError, schema.BuildError, EmbeddingError, UnsafeLoginRole, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(1)
     except psycopg.OperationalError as error:
         console.print(f"[red]cannot reach the database:[/red] {error}")
         sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,22 +66,56 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands")
 
     demo = commands.add_parser(
-        "demo", help="build and seed the embedded database, then say how to use it"
+        "demo", help="build, seed and embed the database, print keys for three principals, serve"
     )
+    _serve_options(demo)
     demo.set_defaults(run=_demo)
 
-    db = commands.add_parser("db", help="build, seed and reach the database").add_subparsers(
-        title="db commands"
+    serve = commands.add_parser("serve", help="serve the tools (Streamable HTTP at /mcp, or stdio)")
+    _serve_options(serve)
+    serve.add_argument(
+        "--transport",
+        choices=["http", "stdio"],
+        default="http",
+        help="http (default), or stdio for desktop clients, as the principal of ZAVA_API_KEY",
     )
-    url = db.add_parser("url", help='print the administrator DSN (psql "$(zava-mcp db url)")')
-    url.set_defaults(run=_db_url)
-    init = db.add_parser("init", help="create or update roles, schema, functions and policies")
-    init.set_defaults(run=_db_init)
+    serve.set_defaults(run=_serve)
+
+    embed = commands.add_parser("embed", help="(re)compute product embeddings")
+    embed.add_argument(
+        "--missing-only",
+        action="store_true",
+        help="only products without a vector from the configured model",
+    )
+    embed.set_defaults(run=_embed)
+
+    keys = commands.add_parser("keys", help="create, list and revoke API keys")
+    key_commands = keys.add_subparsers(title="keys commands")
+    create = key_commands.add_parser("create", help="create a key and print it (shown once)")
+    create.add_argument("--user", required=True, type=uuid.UUID, help="the principal's uuid")
+    create.add_argument("--name", default="", help="a label, e.g. who holds the key")
+    create.add_argument("--expires", type=int, metavar="DAYS", help="days until it expires")
+    create.set_defaults(run=_keys_create)
+    key_commands.add_parser("list", help="list keys (never the keys themselves)").set_defaults(
+        run=_keys_list
+    )
+    revoke = key_commands.add_parser("revoke", help="revoke a key now")
+    revoke.add_argument("key_id", type=uuid.UUID)
+    revoke.set_defaults(run=_keys_revoke)
+
+    db = commands.add_parser("db", help="build, seed and reach the database")
+    db_commands = db.add_subparsers(title="db commands")
+    db_commands.add_parser(
+        "url", help='print the administrator DSN (psql "$(zava-mcp db url)")'
+    ).set_defaults(run=_db_url)
+    db_commands.add_parser(
+        "init", help="create or update roles, schema, functions and policies"
+    ).set_defaults(run=_db_init)
     for name, helptext, run in (
         ("seed", "replace the retail data with generated sample data", _db_seed),
         ("reset", "drop everything, build again and seed", _db_reset),
     ):
-        command = db.add_parser(name, help=helptext)
+        command = db_commands.add_parser(name, help=helptext)
         command.add_argument(
             "--scale",
             type=float,
@@ -72,9 +124,153 @@ def _parser() -> argparse.ArgumentParser:
         )
         command.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
         command.set_defaults(run=run)
-    stop = db.add_parser("stop", help="stop the embedded PostgreSQL")
-    stop.set_defaults(run=_db_stop)
+    db_commands.add_parser("stop", help="stop the embedded PostgreSQL").set_defaults(run=_db_stop)
     return parser
+
+
+def _serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (default ZAVA_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default ZAVA_PORT or 8000)")
+    parser.add_argument(
+        "--identity",
+        choices=["keys", "header"],
+        help="keys (default): bearer API keys; header: the reference's x-rls-user-id",
+    )
+    parser.add_argument(
+        "--stateless",
+        action="store_true",
+        default=None,
+        help="stateless Streamable HTTP (no sessions), for several servers behind a balancer",
+    )
+
+
+def _with_serve_options(settings: Settings, args: argparse.Namespace) -> Settings:
+    given = {
+        "host": args.host,
+        "port": args.port,
+        "identity": args.identity,
+        "stateless": args.stateless,
+    }
+    changes = {name: value for name, value in given.items() if value is not None}
+    return dataclasses.replace(settings, server=dataclasses.replace(settings.server, **changes))
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    settings = _with_serve_options(settings, args)
+    if args.transport == "stdio":
+        asyncio.run(_serve_stdio(settings))
+    else:
+        _serve_http(settings)
+
+
+def _serve_http(settings: Settings) -> None:
+    import uvicorn
+
+    from zava_mcp.tools import build_server, http_app
+
+    if settings.server.identity == "header" and settings.server.host not in LOOPBACK:
+        console.print(
+            f"[yellow]warning:[/yellow] header identity on {settings.server.host}: anyone who "
+            "can reach this address can claim any principal; use API keys beyond this machine"
+        )
+    pool, embedder = _server_parts(settings)
+    app = http_app(settings, build_server(settings, pool, embedder), pool, embedder)
+    console.print(
+        f"serving MCP at http://{settings.server.host}:{settings.server.port}/mcp "
+        f"(identity: {settings.server.identity}, embeddings: {embedder.model_name})"
+    )
+    uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level="warning")
+
+
+async def _serve_stdio(settings: Settings) -> None:
+    from zava_mcp.tools import build_server
+
+    key = os.environ.get("ZAVA_API_KEY")
+    if not key:
+        raise ValueError("stdio needs ZAVA_API_KEY: the API key whose principal it serves")
+    pool, embedder = _server_parts(settings)
+    await pool.open()
+    try:
+        principal = await pool.authenticate_key(hash_key(key))
+        if principal is None:
+            raise ValueError("ZAVA_API_KEY is not a valid key (unknown, revoked or expired)")
+        server = build_server(settings, pool, embedder, principal_source=lambda ctx: principal)
+        await server.run_stdio_async()
+    finally:
+        await pool.close()
+
+
+def _server_parts(settings: Settings) -> tuple[Database, QueryEmbedder]:
+    pool = Database(
+        database.login_url(settings),
+        budget_seconds=settings.server.time_budget_seconds,
+        min_size=settings.server.pool_min_size,
+        max_size=settings.server.pool_max_size,
+    )
+    provider = provider_from_settings(settings.embeddings)
+    return pool, QueryEmbedder(provider, settings.embeddings.cache_size)
+
+
+def _embed(settings: Settings, args: argparse.Namespace) -> None:
+    _embed_products(settings, only_missing=args.missing_only)
+
+
+def _embed_products(settings: Settings, *, only_missing: bool) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    provider = provider_from_settings(settings.embeddings)
+    url = database.admin_url(settings)
+    started = time.perf_counter()
+    with Progress(
+        "embedding products",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("embed", total=None)
+        count = asyncio.run(
+            embed_products(
+                url,
+                provider,
+                only_missing=only_missing,
+                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        )
+    console.print(
+        f"embedded {count} products with {provider.model_name} "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+
+
+def _keys_create(settings: Settings, args: argparse.Namespace) -> None:
+    if args.expires is not None and args.expires <= 0:
+        raise ValueError("--expires takes a number of days above 0")
+    expires = timedelta(days=args.expires) if args.expires is not None else None
+    key_id, key = create_key(database.admin_url(settings), args.user, args.name, expires)
+    console.print(f"created key {key_id} for {args.user}; it is shown once, keep it now:")
+    print(key)
+
+
+def _keys_list(settings: Settings, args: argparse.Namespace) -> None:
+    now = datetime.now(UTC)
+    for record in list_keys(database.admin_url(settings)):
+        if record.revoked_at:
+            state = "revoked"
+        elif record.expires_at and record.expires_at <= now:
+            state = "expired"
+        else:
+            state = "valid"
+        expires = record.expires_at.date().isoformat() if record.expires_at else "never"
+        print(
+            f"{record.key_id}  {record.rls_user_id}  {state:<7}  expires {expires:<10}  {record.name}"
+        )
+
+
+def _keys_revoke(settings: Settings, args: argparse.Namespace) -> None:
+    if not revoke_key(database.admin_url(settings), args.key_id):
+        raise ValueError(f"there is no valid key {args.key_id}")
+    console.print(f"revoked key {args.key_id}")
 
 
 def _db_url(settings: Settings, args: argparse.Namespace) -> None:
@@ -108,24 +304,29 @@ def _db_stop(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> None:
+    """Everything a first look needs, on the embedded database, then the server."""
+    settings = _with_serve_options(settings, args)
     url = database.admin_url(settings)
     _init(settings)
     with psycopg.connect(url) as conn:
         seeded = conn.execute("select exists (select from retail.orders)").fetchone()[0]
     if seeded:
-        console.print("sample data already loaded (zava-mcp db reset to generate it again)")
+        console.print("sample data already loaded (zava-mcp db reset generates it again)")
     else:
         _seed(settings, 1.0, 42)
+    _embed_products(settings, only_missing=True)
+    endpoint = f"http://{settings.server.host}:{settings.server.port}/mcp"
     console.print()
-    console.print("[bold]The database is ready.[/bold] Connect as the administrator with:")
-    console.print(f'  psql "{url}"')
-    console.print("and see what a store manager sees (Seattle here):")
-    console.print("  begin;")
-    console.print(f"  select mcp.bind_principal('{PRINCIPALS['Seattle']}');")
+    console.print(f"[bold]API keys[/bold] for {endpoint} (new ones on every demo run):")
+    for who, principal in DEMO_PRINCIPALS.items():
+        _, key = create_key(url, uuid.UUID(principal), f"demo: {who}")
+        console.print(f"  {who:<12} {key}")
     console.print(
-        "  select mcp.run_query('select store_id, count(*) from retail.orders group by 1');"
+        "Give one to your MCP client as 'Authorization: Bearer <key>' (README: VS Code, Claude). "
+        f'A DBA can look too: psql "{url}"'
     )
-    console.print("  rollback;")
+    console.print()
+    _serve_http(settings)
 
 
 def _init(settings: Settings) -> None:
@@ -133,9 +334,8 @@ def _init(settings: Settings) -> None:
     started = time.perf_counter()
     with console.status("building the database"):
         schema.build(url, settings)
-    console.print(
-        f"database built ({len(schema.build_files())} files, {time.perf_counter() - started:.1f} s)"
-    )
+    elapsed = time.perf_counter() - started
+    console.print(f"database built ({len(schema.build_files())} files, {elapsed:.1f} s)")
 
 
 def _seed(settings: Settings, scale: float, random_seed: int) -> None:

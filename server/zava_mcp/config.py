@@ -1,4 +1,4 @@
-"""Settings, read once from the environment."""
+"""Settings, read once from the environment (and from a .env file, by the CLI)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, TypeVar
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DB_DIR = PROJECT_ROOT / "db"
@@ -13,29 +14,78 @@ DB_DIR = PROJECT_ROOT / "db"
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
+LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+LOCAL_DIMENSIONS = 384
+OPENAI_MODEL = "text-embedding-3-small"
+OPENAI_DIMENSIONS = 1536
+
+EmbeddingProviderName = Literal["local", "openai", "azure"]
+IdentityMode = Literal["keys", "header"]
+Number = TypeVar("Number", int, float)
+
 
 class ConfigError(ValueError):
     """A setting has a value we cannot use; the message says which and why."""
 
 
 @dataclass(frozen=True)
+class EmbeddingSettings:
+    """Which model embeds product descriptions and search texts.
+
+    provider: local (sentence-transformers, offline), openai (OpenAI or any endpoint that
+    speaks its embeddings API: Ollama, vLLM, TEI) or azure (Azure OpenAI).
+    model: the model name (for azure, the deployment name); stored beside every vector.
+    """
+
+    provider: EmbeddingProviderName
+    model: str
+    dimensions: int
+    api_key: str | None
+    base_url: str | None
+    azure_endpoint: str | None
+    azure_api_version: str
+    timeout_seconds: float
+    max_retries: int
+    batch_size: int
+    cache_size: int
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How `zava-mcp serve` listens and whom it lets in."""
+
+    host: str
+    port: int
+    identity: IdentityMode
+    database_url: str | None  # the login role's DSN; None: derived from the admin DSN
+    public_url: str | None  # where clients reach the server; None: http://host:port
+    stateless: bool
+    time_budget_seconds: float
+    max_rows: int
+    pool_min_size: int
+    pool_max_size: int
+    allowed_hosts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything that varies between installations.
 
-    database_url: an existing PostgreSQL (>= 16, with pgvector); None means the embedded one.
+    database_url: an administrator DSN of an existing PostgreSQL (>= 16, with pgvector);
+        None means the embedded one.
     data_dir: where the embedded PostgreSQL keeps its files.
     database_name: the database created inside the embedded PostgreSQL.
-    embedding_dim: dimension of the product embedding vectors.
     owner_role, login_role, reader_role: the three roles db/roles.sql creates.
     """
 
     database_url: str | None
     data_dir: Path
     database_name: str
-    embedding_dim: int
     owner_role: str
     login_role: str
     reader_role: str
+    embeddings: EmbeddingSettings
+    server: ServerSettings
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -44,13 +94,18 @@ class Settings:
             database_url=env.get("DATABASE_URL") or None,
             data_dir=Path(env.get("ZAVA_DATA_DIR") or PROJECT_ROOT / ".zava" / "pgdata").resolve(),
             database_name=env.get("ZAVA_DATABASE") or "zava",
-            embedding_dim=_positive_int(env, "ZAVA_EMBEDDING_DIM", 384),
             owner_role=env.get("ZAVA_OWNER_ROLE") or "zava_owner",
             login_role=env.get("ZAVA_LOGIN_ROLE") or "zava_server",
             reader_role=env.get("ZAVA_READER_ROLE") or "zava_reader",
+            embeddings=_embedding_settings(env),
+            server=_server_settings(env),
         )
         settings.validate()
         return settings
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.embeddings.dimensions
 
     def validate(self) -> None:
         for variable, role in (
@@ -83,11 +138,72 @@ class Settings:
         }
 
 
-def _positive_int(env: dict[str, str], name: str, default: int) -> int:
+def _embedding_settings(env: dict[str, str]) -> EmbeddingSettings:
+    provider = env.get("ZAVA_EMBEDDINGS") or (
+        "azure"
+        if env.get("AZURE_OPENAI_ENDPOINT")
+        else "openai"
+        if env.get("OPENAI_API_KEY") or env.get("OPENAI_BASE_URL")
+        else "local"
+    )
+    if provider not in ("local", "openai", "azure"):
+        raise ConfigError(f"ZAVA_EMBEDDINGS={provider!r} must be local, openai or azure")
+    if provider == "local":
+        model, dimensions = LOCAL_MODEL, LOCAL_DIMENSIONS
+    elif provider == "azure":
+        model, dimensions = env.get("AZURE_OPENAI_DEPLOYMENT") or OPENAI_MODEL, OPENAI_DIMENSIONS
+    else:
+        model, dimensions = OPENAI_MODEL, OPENAI_DIMENSIONS
+    api_key = env.get("AZURE_OPENAI_API_KEY") if provider == "azure" else env.get("OPENAI_API_KEY")
+    return EmbeddingSettings(
+        provider=provider,  # type: ignore[arg-type]
+        model=env.get("ZAVA_EMBEDDING_MODEL") or model,
+        dimensions=_number(env, "ZAVA_EMBEDDING_DIM", dimensions, int),
+        api_key=api_key or None,
+        base_url=env.get("OPENAI_BASE_URL") or None,
+        azure_endpoint=env.get("AZURE_OPENAI_ENDPOINT") or None,
+        azure_api_version=env.get("AZURE_OPENAI_API_VERSION") or "2024-10-21",
+        timeout_seconds=_number(env, "ZAVA_EMBEDDING_TIMEOUT", 10.0, float),
+        max_retries=_number(env, "ZAVA_EMBEDDING_RETRIES", 2, int),
+        batch_size=_number(env, "ZAVA_EMBEDDING_BATCH", 64, int),
+        cache_size=_number(env, "ZAVA_EMBEDDING_CACHE", 1024, int),
+    )
+
+
+def _server_settings(env: dict[str, str]) -> ServerSettings:
+    identity = env.get("ZAVA_IDENTITY") or "keys"
+    if identity not in ("keys", "header"):
+        raise ConfigError(f"ZAVA_IDENTITY={identity!r} must be keys or header")
+    budget = _number(env, "ZAVA_TIME_BUDGET", 15.0, float)
+    if not 0 < budget <= 3600:
+        raise ConfigError(f"ZAVA_TIME_BUDGET={budget} must be above 0 and at most 3600 seconds")
+    max_rows = _number(env, "ZAVA_MAX_ROWS", 1000, int)
+    if not 1 <= max_rows <= 10000:
+        raise ConfigError(f"ZAVA_MAX_ROWS={max_rows} must be between 1 and 10000")
+    hosts = tuple(
+        host.strip() for host in (env.get("ZAVA_ALLOWED_HOSTS") or "").split(",") if host.strip()
+    )
+    return ServerSettings(
+        host=env.get("ZAVA_HOST") or "127.0.0.1",
+        port=_number(env, "ZAVA_PORT", 8000, int),
+        identity=identity,  # type: ignore[arg-type]
+        database_url=env.get("ZAVA_SERVER_DATABASE_URL") or None,
+        public_url=env.get("ZAVA_PUBLIC_URL") or None,
+        stateless=(env.get("ZAVA_STATELESS") or "false").lower() in ("1", "true", "yes"),
+        time_budget_seconds=budget,
+        max_rows=max_rows,
+        pool_min_size=_number(env, "ZAVA_POOL_MIN", 1, int),
+        pool_max_size=_number(env, "ZAVA_POOL_MAX", 10, int),
+        allowed_hosts=hosts,
+    )
+
+
+def _number(env: dict[str, str], name: str, default: Number, kind: type[Number]) -> Number:
     raw = env.get(name)
     if not raw:
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+        noun = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name}={raw!r} is not {noun}") from None

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from zava_mcp.config import Settings
 
@@ -91,3 +92,18 @@ def stop_embedded(settings: Settings) -> bool:
 
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=settings.data_dir, user=user)
     return True
+
+
+def login_url(settings: Settings) -> str:
+    """The DSN the server connects with, as its login role.
+
+    ZAVA_SERVER_DATABASE_URL when set (give it the login role's password on a managed
+    PostgreSQL); otherwise the administrator's DSN with the login role as user and no
+    password, which is enough for the embedded PostgreSQL (local trust).
+    """
+    if settings.server.database_url:
+        return settings.server.database_url
+    params = conninfo_to_dict(admin_url(settings))
+    params["user"] = settings.login_role
+    params.pop("password", None)
+    return make_conninfo(**params)

@@ -47,14 +47,18 @@ def test_rebuilding_is_safe_and_keeps_data(seeded, admin):
 
 def test_a_changed_embedding_dimension_is_a_clear_error(seeded):
     settings, url = seeded
-    other = dataclasses.replace(settings, embedding_dim=1536)
+    other = dataclasses.replace(
+        settings, embeddings=dataclasses.replace(settings.embeddings, dimensions=1536)
+    )
     with pytest.raises(schema.BuildError, match=r"384-dimensional.*1536"):
         schema.build(url, other)
 
 
 def test_embedding_dimension_is_templated(seeded):
     settings = replace_database(seeded[0], "zava_pytest_dim")
-    settings = dataclasses.replace(settings, embedding_dim=8)
+    settings = dataclasses.replace(
+        settings, embeddings=dataclasses.replace(settings.embeddings, dimensions=8)
+    )
     database.drop_embedded_database(settings)
     url = database.admin_url(settings)
     schema.build(url, settings)

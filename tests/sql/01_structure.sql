@@ -406,11 +406,12 @@ select results_eq(
     $$
         values
         ('mcp.current_principal'),
+        ('mcp_internal.authenticate_api_key'),
         ('mcp_internal.principal_is_known'),
         ('mcp_internal.record_binding'),
         ('mcp_internal.visible_store_ids')
     $$,
-    'Only current_principal, principal_is_known, record_binding and visible_store_ids are SECURITY DEFINER'
+    'Only current_principal, authenticate_api_key, principal_is_known, record_binding and visible_store_ids are SECURITY DEFINER'
 );
 select is_empty(
     $$

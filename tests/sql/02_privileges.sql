@@ -325,8 +325,15 @@ select results_eq(
             and pg_catalog.has_function_privilege('zava_server', function_.oid, 'execute')
         order by 1
     $$,
-    $$ values ('mcp.bind_principal(uuid)'), ('mcp.current_principal()'), ('mcp_internal.record_binding(uuid)') $$,
-    'zava_server can execute only bind_principal, current_principal and record_binding, not the tools themselves'
+    $$
+        values
+        ('mcp.bind_principal(uuid)'),
+        ('mcp.current_principal()'),
+        ('mcp_internal.authenticate_api_key(bytea)'),
+        ('mcp_internal.login_role_problems()'),
+        ('mcp_internal.record_binding(uuid)')
+    $$,
+    'zava_server can execute only bind_principal, current_principal, authenticate_api_key, login_role_problems and record_binding, not the tools themselves'
 );
 
 -- Server files and other databases (PostgreSQL revokes these from PUBLIC by default;
