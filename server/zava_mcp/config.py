@@ -155,6 +155,11 @@ def _embedding_settings(env: dict[str, str]) -> EmbeddingSettings:
     else:
         model, dimensions = OPENAI_MODEL, OPENAI_DIMENSIONS
     api_key = env.get("AZURE_OPENAI_API_KEY") if provider == "azure" else env.get("OPENAI_API_KEY")
+    if provider == "local" and (env.get("ZAVA_EMBEDDING_MODEL") or LOCAL_MODEL) != LOCAL_MODEL:
+        raise ConfigError(
+            f"ZAVA_EMBEDDING_MODEL={env['ZAVA_EMBEDDING_MODEL']!r}: the local provider has one "
+            f"model, {LOCAL_MODEL}; set ZAVA_EMBEDDINGS=openai to use another"
+        )
     return EmbeddingSettings(
         provider=provider,  # type: ignore[arg-type]
         model=env.get("ZAVA_EMBEDDING_MODEL") or model,

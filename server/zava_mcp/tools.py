@@ -404,6 +404,7 @@ def http_app(
                 yield state
         finally:
             warm_up.cancel()
+            await embedder.aclose()
             await database.close()
 
     app.router.lifespan_context = lifespan
@@ -432,7 +433,7 @@ def _render_rows(result: QueryResult) -> str:
 async def _warm_up(embedder: QueryEmbedder) -> None:
     """Load the embedding model while the server starts, not on the first search."""
     try:
-        await embedder.embed_query("warm up")
+        await embedder.warm_up()
     except EmbeddingError as error:
         log.warning("embeddings are unavailable, semantic search will fail: %s", error)
 

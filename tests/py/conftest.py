@@ -4,16 +4,36 @@ default, .zava/test-pgdata."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import os
+import socket
+import threading
+import time
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
+import httpx2
 import psycopg
 import pytest
+import uvicorn
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from zava_mcp import database, schema
+from zava_mcp.calls import Database
 from zava_mcp.config import PROJECT_ROOT, Settings
+from zava_mcp.embeddings import (
+    EmbeddingProvider,
+    QueryEmbedder,
+    embed_products,
+    provider_from_settings,
+)
+from zava_mcp.identity import create_key, list_keys, revoke_key
 from zava_mcp.seed import seed
+from zava_mcp.tools import build_server, http_app
 
 HEAD_OFFICE = "00000000-0000-0000-0000-000000000000"
 SEATTLE = "f47ac10b-58cc-4372-a567-0e02b2c3d479"
@@ -32,13 +52,24 @@ def test_settings(database_name: str) -> Settings:
 
 @pytest.fixture(scope="session")
 def seeded() -> Iterator[tuple[Settings, str]]:
-    """A database built and seeded at a small scale, shared by the read-only tests."""
-    settings = test_settings("zava_pytest")
+    """A database built and seeded at a small scale, shared by the read-only tests. Its
+    name carries the process id, so that test runs side by side do not collide."""
+    settings = test_settings(f"zava_pytest_{os.getpid()}")
     database.drop_embedded_database(settings)
     url = database.admin_url(settings)
     schema.build(url, settings)
     seed(url, scale=0.02, random_seed=7)
     yield settings, url
+    with psycopg.connect(database.admin_url(replace_database(settings, "postgres"))) as conn:
+        names = [
+            row[0]
+            for row in conn.execute(
+                "select datname from pg_database where datname like %s",
+                (f"zava_pytest%_{os.getpid()}",),
+            )
+        ]
+    for name in names:
+        database.drop_embedded_database(dataclasses.replace(settings, database_name=name))
 
 
 @pytest.fixture
@@ -56,4 +87,108 @@ def login_url(settings: Settings, admin_url: str) -> str:
 
 
 def replace_database(settings: Settings, name: str) -> Settings:
+    """Another database of the same server; test databases get this run's process id, so
+    that runs side by side do not collide (the session drops them at its end)."""
+    if name.startswith("zava_pytest"):
+        name = f"{name}_{os.getpid()}"
     return dataclasses.replace(settings, database_name=name)
+
+
+# --- A real server: uvicorn on a free loopback port, in a thread of this process. ---
+
+
+@dataclasses.dataclass
+class Served:
+    """A running zava-mcp server and what the tests need to talk to it."""
+
+    url: str  # the MCP endpoint, http://127.0.0.1:PORT/mcp
+    base_url: str
+    keys: dict[str, str]  # "head office", "Seattle", "Redmond", "unknown", "revoked", "expired"
+    admin_url: str
+    settings: Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def run_server(settings: Settings, provider: EmbeddingProvider) -> Iterator[str]:
+    """Serve the HTTP app in a background thread until the block ends; yields the base URL."""
+    pool = Database(
+        database.login_url(settings), budget_seconds=settings.server.time_budget_seconds
+    )
+    embedder = QueryEmbedder(provider, settings.embeddings.cache_size)
+    app = http_app(settings, build_server(settings, pool, embedder), pool, embedder)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=settings.server.port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{settings.server.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def local_provider() -> EmbeddingProvider:
+    """The real local model, loaded once for the whole session."""
+    return provider_from_settings(Settings.from_env({}).embeddings)
+
+
+@pytest.fixture(scope="session")
+def embedded_products(seeded, local_provider) -> None:
+    """The shared test database's products, embedded by the local model."""
+    asyncio.run(embed_products(seeded[1], local_provider, only_missing=True))
+
+
+def server_settings(seeded_settings: Settings, **changes: Any) -> Settings:
+    server = dataclasses.replace(seeded_settings.server, port=free_port(), **changes)
+    return dataclasses.replace(seeded_settings, server=server)
+
+
+@pytest.fixture(scope="session")
+def served(seeded, local_provider, embedded_products) -> Iterator[Served]:
+    """The server in its default mode (API keys), with keys for several principals."""
+    settings, admin_url = seeded
+    keys = {
+        who: create_key(admin_url, uuid.UUID(principal), f"test: {who}")[1]
+        for who, principal in (
+            ("head office", HEAD_OFFICE),
+            ("Seattle", SEATTLE),
+            ("Redmond", REDMOND),
+            ("unknown", UNKNOWN),
+            ("revoked", SEATTLE),
+            ("expired", HEAD_OFFICE),
+        )
+    }
+    revoked_id = next(k.key_id for k in list_keys(admin_url) if k.name == "test: revoked")
+    revoke_key(admin_url, revoked_id)
+    with psycopg.connect(admin_url) as conn:
+        conn.execute(
+            "update mcp_internal.api_keys set expires_at = now() - interval '1 minute' "
+            "where name = 'test: expired'"
+        )
+    settings = server_settings(settings, time_budget_seconds=3.0)
+    with run_server(settings, local_provider) as base_url:
+        yield Served(f"{base_url}/mcp", base_url, keys, admin_url, settings)
+
+
+def mcp_client(url: str, headers: dict[str, str] | None = None) -> Client:
+    """The official MCP client over Streamable HTTP."""
+    return Client(
+        streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers or {}))
+    )
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

@@ -103,3 +103,11 @@ def test_a_dba_binds_a_principal_from_psql_and_sees_that_view(admin):
     ]["rows"]
     assert rows == [[total]]
     assert total > seattle > 0
+
+
+def test_the_local_provider_has_one_model():
+    with pytest.raises(ConfigError, match="the local provider has one model"):
+        Settings.from_env({"ZAVA_EMBEDDING_MODEL": "text-embedding-3-small"})
+    settings = Settings.from_env({"OPENAI_BASE_URL": "http://127.0.0.1:11434/v1"})
+    assert settings.embeddings.provider == "openai"
+    assert settings.embedding_dim == 1536

@@ -40,7 +40,7 @@ def test_db_url_prints_a_dsn_a_dba_can_use(seeded):
     url = result.stdout.strip()
     assert "\n" not in url
     with psycopg.connect(url) as conn:
-        assert conn.execute("select current_database()").fetchone()[0] == "zava_pytest"
+        assert conn.execute("select current_database()").fetchone()[0] == seeded[0].database_name
         assert conn.execute("select count(*) from retail.stores").fetchone()[0] == 8
 
 

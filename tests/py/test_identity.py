@@ -1,0 +1,253 @@
+"""Identity fails closed (property 1): no credential, a bad, revoked or expired key, a
+missing or malformed header get a refusal or an empty view, never head office's."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+from conftest import (
+    HEAD_OFFICE,
+    PROJECT_ROOT,
+    SEATTLE,
+    STORE_IDS,
+    bearer,
+    mcp_client,
+    run_server,
+    server_settings,
+)
+from zava_mcp.embeddings import provider_from_settings
+from zava_mcp.identity import hash_key, new_api_key
+
+pytestmark = pytest.mark.anyio
+
+COUNT_BY_STORE = "select store_id, count(*) from retail.orders group by 1 order by 1"
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"},
+    },
+}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def post_initialize(url: str, headers: dict[str, str]) -> httpx2.Response:
+    async with httpx2.AsyncClient() as http:
+        return await http.post(
+            url,
+            json=INITIALIZE,
+            headers={"Accept": "application/json, text/event-stream", **headers},
+        )
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer zava_not-a-real-key"},
+        {"Authorization": "Bearer zava_"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"x-rls-user-id": HEAD_OFFICE},  # the reference's header means nothing in keys mode
+    ],
+    ids=["no token", "wrong key", "bare prefix", "basic auth", "header instead of key"],
+)
+async def test_requests_without_a_valid_key_are_refused(served, headers):
+    response = await post_initialize(served.url, headers)
+    assert response.status_code == 401
+    assert "resource_metadata=" in response.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize("who", ["revoked", "expired"])
+async def test_revoked_and_expired_keys_are_refused(served, who):
+    response = await post_initialize(served.url, bearer(served.keys[who]))
+    assert response.status_code == 401
+
+
+async def test_a_valid_key_is_accepted(served):
+    response = await post_initialize(served.url, bearer(served.keys["Seattle"]))
+    assert response.status_code == 200
+
+
+async def test_an_unknown_principal_sees_nothing(served):
+    async with mcp_client(served.url, bearer(served.keys["unknown"])) as client:
+        orders = await client.call_tool("execute_sales_query", {"postgresql_query": COUNT_BY_STORE})
+        products = await client.call_tool(
+            "execute_sales_query", {"postgresql_query": "select count(*) from retail.products"}
+        )
+    assert orders.structured_content["rows"] == []
+    assert products.structured_content["rows"] == [[0]]
+
+
+async def test_protected_resource_metadata_is_served(served):
+    async with httpx2.AsyncClient() as http:
+        response = await http.get(f"{served.base_url}/.well-known/oauth-protected-resource/mcp")
+    assert response.status_code == 200
+    assert response.json()["resource"] == served.url
+
+
+@pytest.fixture(scope="module")
+def header_served(seeded, local_provider, embedded_products):
+    settings = server_settings(seeded[0], identity="header")
+    with run_server(settings, local_provider) as base_url:
+        yield f"{base_url}/mcp"
+
+
+async def test_header_mode_uses_the_header(header_served):
+    async with mcp_client(header_served, {"x-rls-user-id": SEATTLE}) as client:
+        result = await client.call_tool("execute_sales_query", {"postgresql_query": COUNT_BY_STORE})
+    assert [row[0] for row in result.structured_content["rows"]] == [STORE_IDS[SEATTLE]]
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({}, "x-rls-user-id header is missing"),
+        ({"x-rls-user-id": "head office"}, "not a UUID"),
+        ({"x-rls-user-id": "00000000-0000-0000-0000-00000000000"}, "not a UUID"),
+    ],
+    ids=["missing header", "not a uuid", "short uuid"],
+)
+async def test_header_mode_fails_closed(header_served, headers, message):
+    async with mcp_client(header_served, headers) as client:
+        result = await client.call_tool("execute_sales_query", {"postgresql_query": COUNT_BY_STORE})
+    assert result.is_error
+    assert message in result.content[0].text
+    assert "not authenticated" in result.content[0].text
+
+
+async def test_keys_are_random_and_stored_only_as_hashes(served):
+    first, second = new_api_key(), new_api_key()
+    assert first != second and first.startswith("zava_") and len(first) > 40
+    assert len(hash_key(first)) == 32
+    import psycopg
+
+    with psycopg.connect(served.admin_url) as conn:
+        stored = conn.execute(
+            "select count(*) from mcp_internal.api_keys where key_hash = %s",
+            (hash_key(served.keys["Seattle"]),),
+        ).fetchone()[0]
+        plain = conn.execute(
+            "select count(*) from mcp_internal.api_keys where encode(key_hash, 'escape') like 'zava_%%'"
+        ).fetchone()[0]
+    assert stored == 1 and plain == 0
+
+
+def run_cli(settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "ZAVA_DATA_DIR": str(settings.data_dir),
+        "ZAVA_DATABASE": settings.database_name,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "zava_mcp", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PROJECT_ROOT,
+        timeout=120,
+    )
+
+
+async def test_keys_commands_create_list_and_revoke(served):
+    created = run_cli(
+        served.settings, "keys", "create", "--user", SEATTLE, "--name", "cli test", "--expires", "3"
+    )
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("zava_") and "\n" not in key
+    response = await post_initialize(served.url, bearer(key))
+    assert response.status_code == 200
+    listed = run_cli(served.settings, "keys", "list")
+    line = next(line for line in listed.stdout.splitlines() if line.endswith("cli test"))
+    assert SEATTLE in line and "valid" in line and key not in listed.stdout
+    key_id = line.split()[0]
+    revoked = run_cli(served.settings, "keys", "revoke", key_id)
+    assert revoked.returncode == 0, revoked.stderr
+    assert (await post_initialize(served.url, bearer(key))).status_code == 401
+    again = run_cli(served.settings, "keys", "revoke", key_id)
+    assert again.returncode == 1 and "no valid key" in again.stderr
+    bad = run_cli(served.settings, "keys", "create", "--user", "not-a-uuid")
+    assert bad.returncode == 2 and "invalid UUID" in bad.stderr
+
+
+async def test_stdio_serves_the_principal_of_its_key(served):
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "zava_mcp", "serve", "--transport", "stdio"],
+        env={
+            **os.environ,
+            "ZAVA_DATA_DIR": str(served.settings.data_dir),
+            "ZAVA_DATABASE": served.settings.database_name,
+            "ZAVA_API_KEY": served.keys["Seattle"],
+        },
+        cwd=str(PROJECT_ROOT),
+    )
+    async with Client(stdio_client(params)) as client:
+        result = await client.call_tool("execute_sales_query", {"postgresql_query": COUNT_BY_STORE})
+    assert [row[0] for row in result.structured_content["rows"]] == [STORE_IDS[SEATTLE]]
+
+
+def test_stdio_refuses_a_bad_key(served):
+    env = {
+        **os.environ,
+        "ZAVA_DATA_DIR": str(served.settings.data_dir),
+        "ZAVA_DATABASE": served.settings.database_name,
+        "ZAVA_API_KEY": "zava_wrong",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "zava_mcp", "serve", "--transport", "stdio"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PROJECT_ROOT,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1
+    assert "ZAVA_API_KEY is not a valid key" in result.stderr
+
+
+async def test_when_embeddings_are_down_only_semantic_search_fails(seeded, embedded_products):
+    settings = server_settings(seeded[0])
+    down = dataclasses.replace(
+        settings,
+        embeddings=dataclasses.replace(
+            settings.embeddings,
+            provider="openai",
+            base_url="http://127.0.0.1:9/v1",
+            max_retries=0,
+            timeout_seconds=2,
+        ),
+    )
+    import uuid
+
+    from zava_mcp.identity import create_key
+
+    _, key = create_key(seeded[1], uuid.UUID(SEATTLE), "test: provider down")
+    with run_server(down, provider_from_settings(down.embeddings)) as base_url:
+        async with mcp_client(f"{base_url}/mcp", bearer(key)) as client:
+            search = await client.call_tool(
+                "semantic_search_products", {"query_description": "hammer"}
+            )
+            query = await client.call_tool("execute_sales_query", {"postgresql_query": "select 1"})
+            tables = await client.call_tool("list_tables", {})
+    assert search.is_error
+    assert "semantic search is unavailable" in search.content[0].text
+    assert "The other tools still work" in search.content[0].text
+    assert not query.is_error and query.structured_content["rows"] == [[1]]
+    assert not tables.is_error

@@ -1,0 +1,281 @@
+"""The MCP server over real HTTP with the official client: tools, shapes, caps, errors,
+and that every answer is the caller's own view."""
+
+from __future__ import annotations
+
+import time
+
+import httpx2
+import psycopg
+import pytest
+
+from conftest import REDMOND, SEATTLE, STORE_IDS, bearer, mcp_client
+
+pytestmark = pytest.mark.anyio
+
+TOOLS = {
+    "get_multiple_table_schemas",
+    "execute_sales_query",
+    "semantic_search_products",
+    "get_current_utc_date",
+    "list_tables",
+    "explain_query",
+}
+REVENUE_BY_STORE = (
+    "select o.store_id, sum(oi.total_amount) as revenue, count(distinct o.order_id) as orders "
+    "from retail.orders o join retail.order_items oi on oi.order_id = o.order_id "
+    "group by o.store_id order by o.store_id"
+)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def call(served, who: str, tool: str, arguments: dict):
+    async with mcp_client(served.url, bearer(served.keys[who])) as client:
+        return await client.call_tool(tool, arguments)
+
+
+async def test_the_reference_tools_and_two_more_are_listed(served):
+    async with mcp_client(served.url, bearer(served.keys["Seattle"])) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert set(tools) == TOOLS
+    for tool in tools.values():
+        assert tool.annotations is not None and tool.annotations.read_only_hint, tool.name
+        assert tool.output_schema is not None, tool.name
+        assert tool.description and len(tool.description) > 40, tool.name
+    assert set(tools["execute_sales_query"].input_schema["properties"]) == {
+        "postgresql_query",
+        "max_rows",
+    }
+    assert tools["execute_sales_query"].input_schema["required"] == ["postgresql_query"]
+    assert set(tools["semantic_search_products"].input_schema["properties"]) == {
+        "query_description",
+        "max_rows",
+        "similarity_threshold",
+        "in_stock_only",
+    }
+    assert set(tools["get_multiple_table_schemas"].input_schema["properties"]) == {"table_names"}
+    assert "not instructions" in tools["execute_sales_query"].description
+
+
+async def test_each_principal_gets_its_own_figures(served):
+    with psycopg.connect(served.admin_url) as conn:
+        expected = {
+            store: [float(revenue), orders]
+            for store, revenue, orders in conn.execute(REVENUE_BY_STORE).fetchall()
+        }
+    answers = {}
+    for who in ("Seattle", "Redmond", "head office"):
+        result = await call(
+            served, who, "execute_sales_query", {"postgresql_query": REVENUE_BY_STORE}
+        )
+        assert not result.is_error, result.content
+        answers[who] = {
+            row[0]: [float(row[1]), row[2]] for row in result.structured_content["rows"]
+        }
+    assert answers["Seattle"] == {STORE_IDS[SEATTLE]: expected[STORE_IDS[SEATTLE]]}
+    assert answers["Redmond"] == {STORE_IDS[REDMOND]: expected[STORE_IDS[REDMOND]]}
+    assert answers["head office"] == expected
+    assert len(expected) == 8
+
+
+async def test_query_result_shape_and_text(served):
+    result = await call(
+        served,
+        "head office",
+        "execute_sales_query",
+        {
+            "postgresql_query": "select store_id, store_name, is_online from retail.stores order by 1"
+        },
+    )
+    content = result.structured_content
+    assert set(content) == {"columns", "rows", "row_count", "truncated", "elapsed_ms"}
+    assert content["columns"] == [
+        {"name": "store_id", "type": "integer"},
+        {"name": "store_name", "type": "text"},
+        {"name": "is_online", "type": "boolean"},
+    ]
+    assert content["rows"][0] == [1, "Zava Retail Seattle", False]
+    assert content["row_count"] == 8 and content["truncated"] is False
+    text = result.content[0].text
+    assert text.splitlines()[0] == "store_id\tstore_name\tis_online"
+    assert text.splitlines()[-1] == "(8 rows)"
+
+
+async def test_rows_are_capped_and_truncation_is_reported(served):
+    query = {"postgresql_query": "select order_id from retail.orders", "max_rows": 7}
+    result = await call(served, "head office", "execute_sales_query", query)
+    assert result.structured_content["row_count"] == 7
+    assert result.structured_content["truncated"] is True
+    assert "truncated" in result.content[0].text
+
+
+async def test_a_row_cap_above_the_servers_is_refused(served):
+    query = {"postgresql_query": "select 1", "max_rows": served.settings.server.max_rows + 1}
+    result = await call(served, "head office", "execute_sales_query", query)
+    assert result.is_error
+    assert f"at most {served.settings.server.max_rows}" in result.content[0].text
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("select 1; drop table retail.orders", "exactly one query"),
+        ("delete from retail.orders", "starts with DELETE"),
+        ("with d as (delete from retail.orders returning *) select * from d", "only reads"),
+        ("select nosuchcolumn from retail.orders", 'column "nosuchcolumn" does not exist'),
+        ("", "needs a query"),
+    ],
+)
+async def test_bad_queries_get_a_clear_error(served, query, message):
+    result = await call(served, "Seattle", "execute_sales_query", {"postgresql_query": query})
+    assert result.is_error
+    text = result.content[0].text
+    assert message in text
+    assert "Traceback" not in text
+
+
+async def test_table_schemas(served):
+    result = await call(
+        served,
+        "Seattle",
+        "get_multiple_table_schemas",
+        {"table_names": ["orders", "retail.stores"]},
+    )
+    tables = result.structured_content["tables"]
+    assert [table["table_name"] for table in tables] == ["retail.orders", "retail.stores"]
+    assert {column["name"] for column in tables[0]["columns"]} == {
+        "order_id",
+        "customer_id",
+        "store_id",
+        "order_date",
+    }
+    assert len(tables[1]["sample_values"]["store_name"]) == 8
+
+
+async def test_unknown_table_lists_the_valid_ones(served):
+    result = await call(served, "Seattle", "get_multiple_table_schemas", {"table_names": ["sales"]})
+    assert result.is_error
+    assert 'unknown table "sales"' in result.content[0].text
+    assert "retail.order_items" in result.content[0].text
+
+
+async def test_list_tables_and_explain(served):
+    listed = await call(served, "Seattle", "list_tables", {})
+    names = [table["table_name"] for table in listed.structured_content["tables"]]
+    assert "retail.orders" in names and len(names) == 9
+    plan = await call(
+        served,
+        "Seattle",
+        "explain_query",
+        {"postgresql_query": "select count(*) from retail.orders", "analyze": True},
+    )
+    assert not plan.is_error, plan.content
+    assert "Execution Time" in plan.structured_content["plan"]
+
+
+async def test_current_date(served):
+    result = await call(served, "Seattle", "get_current_utc_date", {})
+    assert result.structured_content["utc_date"] == time.strftime("%Y-%m-%d", time.gmtime())
+
+
+async def test_semantic_search_finds_waterproof_connectors_first(served):
+    result = await call(
+        served,
+        "Seattle",
+        "semantic_search_products",
+        {"query_description": "waterproof electrical connectors", "max_rows": 5},
+    )
+    assert not result.is_error, result.content
+    products = result.structured_content["products"]
+    assert len(products) == 5
+    assert [p["category_name"] for p in products[:3]] == ["Electrical"] * 3
+    assert all("waterproof" in p["product_description"].lower() for p in products[:3])
+    assert products[0]["similarity_percent"] >= products[-1]["similarity_percent"] - 10
+    assert result.structured_content["embedding_model"].endswith("all-MiniLM-L6-v2")
+
+
+async def test_semantic_search_threshold_and_stock(served):
+    strict = await call(
+        served,
+        "Seattle",
+        "semantic_search_products",
+        {"query_description": "cordless drill", "similarity_threshold": 99.9},
+    )
+    # Nothing is 99.9 % similar; only full-text matches of the words may remain.
+    assert all(p["text_rank"] is not None for p in strict.structured_content["products"])
+    in_stock = await call(
+        served,
+        "Seattle",
+        "semantic_search_products",
+        {"query_description": "garden hose", "in_stock_only": True, "max_rows": 50},
+    )
+    ids = [p["product_id"] for p in in_stock.structured_content["products"]]
+    with psycopg.connect(served.admin_url) as conn:
+        out_of_stock = {
+            row[0]
+            for row in conn.execute(
+                "select product_id from retail.inventory where store_id = 1 and stock_level = 0"
+            )
+        }
+    assert ids and not set(ids) & out_of_stock
+
+
+async def test_schemas_are_resources(served):
+    async with mcp_client(served.url, bearer(served.keys["Seattle"])) as client:
+        contents = await client.read_resource("schema://retail/orders")
+        prompts = await client.list_prompts()
+    assert '"retail.orders"' in contents.contents[0].text
+    assert {prompt.name for prompt in prompts.prompts} >= {"monthly_revenue", "top_products"}
+
+
+async def test_healthz_needs_no_key(served):
+    async with httpx2.AsyncClient() as http:
+        response = await http.get(f"{served.base_url}/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": True}
+
+
+async def test_a_query_past_the_budget_is_cancelled_in_the_database(served):
+    budget = served.settings.server.time_budget_seconds
+    for query in (
+        "select pg_sleep(30)",
+        "select set_config('statement_timeout', '0', true), pg_sleep(30)",
+    ):
+        started = time.monotonic()
+        result = await call(served, "Seattle", "execute_sales_query", {"postgresql_query": query})
+        elapsed = time.monotonic() - started
+        assert result.is_error
+        assert "time budget" in result.content[0].text
+        assert elapsed < budget + 5
+    with psycopg.connect(served.admin_url) as conn:
+        running = conn.execute(
+            "select count(*) from pg_stat_activity where query like '%%pg_sleep(30)%%' "
+            "and state = 'active' and pid <> pg_backend_pid()"
+        ).fetchone()[0]
+    assert running == 0
+
+
+async def test_nothing_survives_on_pooled_connections(served):
+    result = await call(
+        served,
+        "Seattle",
+        "execute_sales_query",
+        {"postgresql_query": "select pg_advisory_lock(4242), set_config('work_mem', '1MB', false)"},
+    )
+    assert not result.is_error, result.content
+    with psycopg.connect(served.admin_url) as conn:
+        locks = conn.execute(
+            "select count(*) from pg_locks where locktype = 'advisory' and objid = 4242"
+        ).fetchone()[0]
+    assert locks == 0
+    settings = await call(
+        served,
+        "Seattle",
+        "execute_sales_query",
+        {"postgresql_query": "select current_setting('work_mem')"},
+    )
+    assert settings.structured_content["rows"] != [["1MB"]]
