@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what zava-mcp needs on a Debian machine with Python 3.11 or newer: the Python
-# packages into .venv, and with --test Debian's pgTAP (pg_prove). Safe to run again: it
-# reinstalls only when pyproject.toml changed.
+# packages into .venv, and with --test Debian's pgTAP (pg_prove) and Node.js (the client
+# test installs the TypeScript MCP SDK with npm ci). Safe to run again: it reinstalls
+# only when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,4 +50,8 @@ fi
 if $with_tests && ! command -v pg_prove >/dev/null; then
     echo "setup: installing pgTAP (Debian package pgtap)"
     apt_install pgtap
+fi
+if $with_tests && ! command -v npm >/dev/null; then
+    echo "setup: installing Node.js and npm (Debian packages nodejs, npm)"
+    apt_install nodejs npm
 fi
