@@ -11,7 +11,6 @@ pool cleaned with DISCARD ALL, so nothing a call did survives into the next one.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Sequence
 from typing import Any, LiteralString
@@ -82,17 +81,16 @@ class Database:
 
     async def call(self, principal: uuid.UUID, query: LiteralString, params: Sequence[Any]) -> Any:
         """Run one query as the principal and return the first column of its first row."""
-        deadline = time.monotonic() + self.budget_seconds
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.budget_seconds
         try:
             async with self.pool.connection(timeout=self.budget_seconds) as conn:
-                remaining = max(deadline - time.monotonic(), 0.001)
-                task = asyncio.ensure_future(_bound_call(conn, principal, query, params))
-                done, _ = await asyncio.wait({task}, timeout=remaining)
-                if not done:
-                    # Cancel the backend query itself, then let the call end with its error.
-                    await conn.cancel_safe(timeout=5)
-                return await task
-        except psycopg.errors.QueryCanceled:
+                # When the budget runs out (or the caller goes away) the task is cancelled,
+                # and psycopg then sends the server a cancel request for the running query
+                # and waits for it to stop before the transaction is rolled back.
+                async with asyncio.timeout_at(deadline):
+                    return await _bound_call(conn, principal, query, params)
+        except TimeoutError:
             raise BudgetExceeded(
                 f"the call took longer than its time budget of {self.budget_seconds:g} s and was "
                 "cancelled; ask for less data or a simpler query"

@@ -1,0 +1,73 @@
+"""How the server starts and is configured: refusing an unsafe login role, stateless
+HTTP, and settings read from a .env file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import (
+    PROJECT_ROOT,
+    SEATTLE,
+    STORE_IDS,
+    bearer,
+    mcp_client,
+    run_server,
+    server_settings,
+)
+from zava_mcp.calls import Database, UnsafeLoginRole
+from zava_mcp.identity import create_key
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_the_server_refuses_a_superuser_login(seeded):
+    """The administrator's DSN is a superuser's: row level security would not apply."""
+    pool = Database(seeded[1], budget_seconds=5)
+    with pytest.raises(UnsafeLoginRole, match="is a superuser"):
+        await pool.open()
+    await pool.close()
+
+
+async def test_the_server_accepts_its_login_role(seeded):
+    from zava_mcp.database import login_url
+
+    pool = Database(login_url(seeded[0]), budget_seconds=5)
+    await pool.open()
+    assert await pool.healthy()
+    await pool.close()
+
+
+async def test_stateless_http_answers_without_sessions(seeded, local_provider, embedded_products):
+    import uuid
+
+    _, key = create_key(seeded[1], uuid.UUID(SEATTLE), "test: stateless")
+    settings = server_settings(seeded[0], stateless=True)
+    with run_server(settings, local_provider) as base_url:
+        async with mcp_client(f"{base_url}/mcp", bearer(key)) as client:
+            result = await client.call_tool(
+                "execute_sales_query",
+                {"postgresql_query": "select distinct store_id from retail.orders"},
+            )
+    assert result.structured_content["rows"] == [[STORE_IDS[SEATTLE]]]
+
+
+def test_settings_come_from_a_dot_env_file(tmp_path):
+    (tmp_path / ".env").write_text("ZAVA_EMBEDDING_DIM=lots\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "zava_mcp", "db", "url"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(PROJECT_ROOT / "server")},
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "ZAVA_EMBEDDING_DIM='lots' is not a whole number" in result.stderr
