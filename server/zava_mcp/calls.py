@@ -43,7 +43,8 @@ class Database:
             url,
             min_size=min_size,
             max_size=max_size,
-            kwargs={"autocommit": True},
+            # No server-side prepared statements: DISCARD ALL below drops them between calls.
+            kwargs={"autocommit": True, "prepare_threshold": None},
             configure=_configure,
             reset=_reset,
             open=False,
@@ -119,8 +120,7 @@ async def _configure(conn: psycopg.AsyncConnection) -> None:
 
 async def _reset(conn: psycopg.AsyncConnection) -> None:
     # Session state a query could leave behind (advisory locks, settings, prepared
-    # statements, listeners) goes; psycopg notices DISCARD ALL and forgets its own
-    # prepared statements too.
+    # statements, listeners) goes.
     await conn.execute("discard all")
 
 

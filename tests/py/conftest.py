@@ -40,6 +40,20 @@ SEATTLE = "f47ac10b-58cc-4372-a567-0e02b2c3d479"
 REDMOND = "e7f8a9b0-c1d2-3e4f-5678-90abcdef1234"
 UNKNOWN = "11111111-1111-1111-1111-111111111111"
 STORE_IDS = {SEATTLE: 1, REDMOND: 6}
+TOOLS = {
+    "get_multiple_table_schemas",
+    "execute_sales_query",
+    "semantic_search_products",
+    "get_current_utc_date",
+    "list_tables",
+    "explain_query",
+}
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests (pytest.mark.anyio) run on asyncio, as the server does."""
+    return "asyncio"
 
 
 def test_settings(database_name: str) -> Settings:

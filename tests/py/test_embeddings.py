@@ -39,11 +39,6 @@ HOSE = (
 )
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def embedding_settings(**changes: object) -> EmbeddingSettings:
     """The defaults (the local model), whatever the environment says, with changes."""
     return dataclasses.replace(Settings.from_env({}).embeddings, **changes)  # type: ignore[arg-type]

@@ -41,11 +41,6 @@ INITIALIZE = {
 }
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def post_initialize(url: str, headers: dict[str, str]) -> httpx2.Response:
     async with httpx2.AsyncClient() as http:
         return await http.post(

@@ -9,28 +9,15 @@ import httpx2
 import psycopg
 import pytest
 
-from conftest import REDMOND, SEATTLE, STORE_IDS, bearer, mcp_client
+from conftest import REDMOND, SEATTLE, STORE_IDS, TOOLS, bearer, mcp_client
 
 pytestmark = pytest.mark.anyio
 
-TOOLS = {
-    "get_multiple_table_schemas",
-    "execute_sales_query",
-    "semantic_search_products",
-    "get_current_utc_date",
-    "list_tables",
-    "explain_query",
-}
 REVENUE_BY_STORE = (
     "select o.store_id, sum(oi.total_amount) as revenue, count(distinct o.order_id) as orders "
     "from retail.orders o join retail.order_items oi on oi.order_id = o.order_id "
     "group by o.store_id order by o.store_id"
 )
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 async def call(served, who: str, tool: str, arguments: dict):
@@ -279,3 +266,12 @@ async def test_nothing_survives_on_pooled_connections(served):
         {"postgresql_query": "select current_setting('work_mem')"},
     )
     assert settings.structured_content["rows"] != [["1MB"]]
+
+
+async def test_many_calls_on_the_same_pooled_connections(served):
+    """Enough calls to reuse every pooled connection several times (a statement that a
+    driver prepared must survive the DISCARD ALL between calls)."""
+    async with mcp_client(served.url, bearer(served.keys["Redmond"])) as client:
+        for _ in range(25):
+            result = await client.call_tool("execute_sales_query", {"postgresql_query": "select 1"})
+            assert not result.is_error, result.content

@@ -23,11 +23,6 @@ from zava_mcp.identity import create_key
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_the_server_refuses_a_superuser_login(seeded):
     """The administrator's DSN is a superuser's: row level security would not apply."""
     pool = Database(seeded[1], budget_seconds=5)

@@ -14,19 +14,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from conftest import SEATTLE, STORE_IDS
+from conftest import SEATTLE, STORE_IDS, TOOLS
 
 TS_DIR = Path(__file__).resolve().parents[1] / "ts"
 CLIENT = TS_DIR / "client.mjs"
 TIMEOUT_SECONDS = 120
-TOOLS = {
-    "get_multiple_table_schemas",
-    "execute_sales_query",
-    "semantic_search_products",
-    "get_current_utc_date",
-    "list_tables",
-    "explain_query",
-}
 ORDERS_BY_STORE = "select store_id, count(*) from retail.orders group by 1"
 
 
