@@ -227,6 +227,7 @@ def _embed_products(settings: Settings, *, only_missing: bool) -> None:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
+        transient=True,
     ) as progress:
         task = progress.add_task("embed", total=None)
         count = asyncio.run(
@@ -237,10 +238,11 @@ def _embed_products(settings: Settings, *, only_missing: bool) -> None:
                 on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
         )
-    console.print(
-        f"embedded {count} products with {provider.model_name} "
-        f"in {time.perf_counter() - started:.1f} s"
-    )
+    if count:
+        elapsed = time.perf_counter() - started
+        console.print(f"embedded {count} products with {provider.model_name} in {elapsed:.1f} s")
+    else:
+        console.print(f"product embeddings are up to date ({provider.model_name})")
 
 
 def _keys_create(settings: Settings, args: argparse.Namespace) -> None:
