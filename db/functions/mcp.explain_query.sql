@@ -4,7 +4,8 @@
 -- object with "Plan", and with analyze also the real times and row counts). Same guard
 -- as mcp.run_query: the text is first proven to be exactly one SELECT/WITH/VALUES/TABLE
 -- query, and only then is EXPLAIN put in front of it. With analyze the query really
--- runs, read-only and as the caller.
+-- runs, read-only and as the caller. For anyone but head office the figures that come
+-- from other stores' rows are removed (mcp_internal.redact_plan).
 set role {{ owner }};
 
 create or replace function mcp.explain_query(query text, "analyze" boolean default false)
@@ -30,6 +31,10 @@ begin
     exception when read_only_sql_transaction then
         perform mcp_internal.refuse_write('mcp.explain_query', sqlerrm);
     end;
+    -- Head office sees every store, so nothing in the plan is hidden from it.
+    if mcp.current_principal() is distinct from mcp_internal.head_office_principal() then
+        return mcp_internal.redact_plan((plan -> 0)::jsonb);
+    end if;
     return (plan -> 0)::jsonb;
 end;
 $$;
