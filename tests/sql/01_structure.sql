@@ -326,8 +326,8 @@ select is_empty(
 select functions_are(
     'mcp',
     array[
-        'bind_principal', 'current_principal', 'describe_tables', 'explain_query', 'list_tables', 'run_query',
-        'search_products'
+        'audit_log', 'bind_principal', 'current_principal', 'describe_tables', 'explain_query', 'list_tables',
+        'run_query', 'search_products'
     ]::name[],
     'Schema mcp holds exactly the API functions'
 );
@@ -371,6 +371,11 @@ select results_eq(
     $$,
     $$
         values
+        (
+            'audit_log',
+            'since timestamp with time zone DEFAULT (now() - ''1 day''::interval), max_rows integer DEFAULT 100',
+            'TABLE(called_at timestamp with time zone, request_id text, rls_user_id uuid, store_name text, tool text, query_sha256 text, query_text text, duration_ms numeric, row_count integer, outcome text, error_class text)'
+        ),
         ('bind_principal', 'principal uuid', 'void'),
         ('current_principal', '', 'uuid'),
         ('describe_tables', 'table_names text[]', 'jsonb'),
@@ -405,13 +410,16 @@ select results_eq(
     $$,
     $$
         values
+        ('mcp.audit_log'),
         ('mcp.current_principal'),
         ('mcp_internal.authenticate_api_key'),
         ('mcp_internal.principal_is_known'),
+        ('mcp_internal.principal_label'),
+        ('mcp_internal.record_audit'),
         ('mcp_internal.record_binding'),
         ('mcp_internal.visible_store_ids')
     $$,
-    'Only current_principal, authenticate_api_key, principal_is_known, record_binding and visible_store_ids are SECURITY DEFINER'
+    'Only audit_log, current_principal, authenticate_api_key, principal_is_known, principal_label, record_audit, record_binding and visible_store_ids are SECURITY DEFINER'
 );
 select is_empty(
     $$

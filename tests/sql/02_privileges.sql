@@ -331,9 +331,11 @@ select results_eq(
         ('mcp.current_principal()'),
         ('mcp_internal.authenticate_api_key(bytea)'),
         ('mcp_internal.login_role_problems()'),
+        ('mcp_internal.principal_label(uuid)'),
+        ('mcp_internal.record_audit(jsonb)'),
         ('mcp_internal.record_binding(uuid)')
     $$,
-    'zava_server can execute only bind_principal, current_principal, authenticate_api_key, login_role_problems and record_binding, not the tools themselves'
+    'zava_server can execute only bind_principal, current_principal, authenticate_api_key, login_role_problems, principal_label, record_audit and record_binding, not the tools themselves'
 );
 
 -- Server files and other databases (PostgreSQL revokes these from PUBLIC by default;
