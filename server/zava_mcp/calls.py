@@ -18,6 +18,7 @@ from typing import Any, LiteralString
 import psycopg
 from pgvector.psycopg import register_vector_async
 from psycopg import sql
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 
@@ -79,6 +80,20 @@ class Database:
             cursor = await conn.execute("select mcp_internal.authenticate_api_key(%s)", (key_hash,))
             row = await cursor.fetchone()
         return row[0] if row else None
+
+    async def record_audit(self, entries: list[dict[str, object]]) -> None:
+        async with self.pool.connection(timeout=self.budget_seconds) as conn:
+            await conn.execute("select mcp_internal.record_audit(%s)", (Jsonb(entries),))
+
+    async def principal_label(self, principal: uuid.UUID) -> str:
+        """What logs call the principal: head office, a store's name, or unknown."""
+        async with self.pool.connection(timeout=self.budget_seconds) as conn:
+            cursor = await conn.execute("select mcp_internal.principal_label(%s)", (principal,))
+            row = await cursor.fetchone()
+        return row[0] if row else "unknown"
+
+    def pool_stats(self) -> dict[str, int]:
+        return self.pool.get_stats()
 
     async def call(self, principal: uuid.UUID, query: LiteralString, params: Sequence[Any]) -> Any:
         """Run one query as the principal and return the first column of its first row."""

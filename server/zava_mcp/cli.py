@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import psycopg
 from dotenv import load_dotenv
@@ -26,6 +27,9 @@ from zava_mcp.embeddings import (
 )
 from zava_mcp.identity import create_key, hash_key, list_keys, revoke_key
 from zava_mcp.seed import seed
+
+if TYPE_CHECKING:
+    from zava_mcp.tools import Runtime
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -166,41 +170,47 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
 def _serve_http(settings: Settings) -> None:
     import uvicorn
 
+    from zava_mcp.observability import configure_json_logs
     from zava_mcp.tools import build_server, http_app
 
+    configure_json_logs()
     if settings.server.identity == "header" and settings.server.host not in LOOPBACK:
         console.print(
             f"[yellow]warning:[/yellow] header identity on {settings.server.host}: anyone who "
             "can reach this address can claim any principal; use API keys beyond this machine"
         )
-    pool, embedder = _server_parts(settings)
-    app = http_app(settings, build_server(settings, pool, embedder), pool, embedder)
+    runtime = _runtime(settings)
+    app = http_app(settings, build_server(settings, runtime), runtime)
     console.print(
         f"serving MCP at http://{settings.server.host}:{settings.server.port}/mcp "
-        f"(identity: {settings.server.identity}, embeddings: {embedder.model_name})"
+        f"(identity: {settings.server.identity}, embeddings: {runtime.embedder.model_name})"
     )
     uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level="warning")
 
 
 async def _serve_stdio(settings: Settings) -> None:
+    from zava_mcp.observability import configure_json_logs
     from zava_mcp.tools import build_server
 
+    configure_json_logs()  # stderr: stdout carries the protocol
     key = os.environ.get("ZAVA_API_KEY")
     if not key:
         raise ValueError("stdio needs ZAVA_API_KEY: the API key whose principal it serves")
-    pool, embedder = _server_parts(settings)
-    await pool.open()
+    runtime = _runtime(settings)
+    await runtime.start()
     try:
-        principal = await pool.authenticate_key(hash_key(key))
+        principal = await runtime.database.authenticate_key(hash_key(key))
         if principal is None:
             raise ValueError("ZAVA_API_KEY is not a valid key (unknown, revoked or expired)")
-        server = build_server(settings, pool, embedder, principal_source=lambda ctx: principal)
+        server = build_server(settings, runtime, principal_source=lambda ctx: principal)
         await server.run_stdio_async()
     finally:
-        await pool.close()
+        await runtime.stop()
 
 
-def _server_parts(settings: Settings) -> tuple[Database, QueryEmbedder]:
+def _runtime(settings: Settings) -> Runtime:
+    from zava_mcp.tools import Runtime
+
     pool = Database(
         database.login_url(settings),
         budget_seconds=settings.server.time_budget_seconds,
@@ -208,7 +218,7 @@ def _server_parts(settings: Settings) -> tuple[Database, QueryEmbedder]:
         max_size=settings.server.pool_max_size,
     )
     provider = provider_from_settings(settings.embeddings)
-    return pool, QueryEmbedder(provider, settings.embeddings.cache_size)
+    return Runtime.create(pool, QueryEmbedder(provider, settings.embeddings.cache_size))
 
 
 def _embed(settings: Settings, args: argparse.Namespace) -> None:

@@ -13,8 +13,9 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -24,12 +25,14 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pgvector import Vector
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from zava_mcp import __version__
+from zava_mcp.audit import AuditTrail
 from zava_mcp.calls import CallRefused, Database
 from zava_mcp.config import Settings
 from zava_mcp.embeddings import EmbeddingError, QueryEmbedder
@@ -39,6 +42,7 @@ from zava_mcp.identity import (
     principal_from_headers,
     principal_from_token,
 )
+from zava_mcp.observability import CallObserver, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +115,42 @@ class CurrentDate(BaseModel):
     utc_datetime: str
 
 
+@dataclass
+class Runtime:
+    """What the tools need while the server runs: the pool, the embedder, and what
+    observes each call (metrics, the audit trail, logs)."""
+
+    database: Database
+    embedder: QueryEmbedder
+    metrics: Metrics
+    audit: AuditTrail
+    observer: CallObserver
+    warm_up: asyncio.Task[None] | None = None
+
+    @classmethod
+    def create(cls, database: Database, embedder: QueryEmbedder) -> Runtime:
+        metrics = Metrics(database)
+        audit = AuditTrail(database)
+        return cls(database, embedder, metrics, audit, CallObserver(database, metrics, audit))
+
+    async def start(self) -> None:
+        """Open the pool (refusing an unsafe login role), start the audit writer, and load
+        the embedding model in the background."""
+        await self.database.open()
+        self.audit.start()
+        self.warm_up = asyncio.create_task(_warm_up(self.embedder))
+
+    async def stop(self) -> None:
+        if self.warm_up:
+            self.warm_up.cancel()
+        await self.audit.stop()
+        await self.embedder.aclose()
+        await self.database.close()
+
+
 def build_server(
     settings: Settings,
-    database: Database,
-    embedder: QueryEmbedder,
+    runtime: Runtime,
     principal_source: PrincipalSource | None = None,
 ) -> MCPServer:
     """The MCP server with its tools, resources and prompts.
@@ -142,7 +178,7 @@ def build_server(
             "caller may see. Start with list_tables or get_multiple_table_schemas, then write "
             "one read-only SQL query for execute_sales_query. " + UNTRUSTED
         ),
-        token_verifier=ApiKeyVerifier(database) if uses_tokens else None,
+        token_verifier=ApiKeyVerifier(runtime.database) if uses_tokens else None,
         auth=AuthSettings(
             issuer_url=public_url,
             resource_server_url=f"{public_url}/mcp",
@@ -152,15 +188,55 @@ def build_server(
         else None,
     )
 
-    async def call(ctx: Context, query: str, params: list[Any]) -> Any:
+    async def observed(
+        ctx: Context,
+        tool: str,
+        text: str | None,
+        work: Callable[[uuid.UUID], Awaitable[Any]],
+        count: Callable[[Any], int | None] = lambda result: None,
+    ) -> Any:
+        """Run one tool call's work as the caller, and report how it went (metrics, audit,
+        log) whatever happens; expected failures become an error result for the model."""
+        request_id = uuid.uuid4().hex
+        called_at = datetime.now(UTC)
+        started = time.perf_counter()
+        principal: uuid.UUID | None = None
+        failure: BaseException | None = None
+        rows: int | None = None
         try:
             principal = principal_source(ctx)
+            result = await work(principal)
+            rows = count(result)
+            return result
         except IdentityError as error:
+            failure = error
             raise ToolError(f"not authenticated: {error}") from None
-        try:
-            return await database.call(principal, query, params)  # type: ignore[arg-type]
+        except EmbeddingError as error:
+            failure = error
+            raise ToolError(
+                f"semantic search is unavailable: {error}. The other tools still work."
+            ) from None
         except CallRefused as error:
+            failure = error
             raise ToolError(str(error)) from None
+        except Exception as error:
+            failure = error
+            raise
+        finally:
+            await runtime.observer.finished(
+                tool=tool,
+                request_id=request_id,
+                principal=principal,
+                text=text,
+                called_at=called_at,
+                seconds=time.perf_counter() - started,
+                rows=rows,
+                error=failure,
+            )
+
+    def query(sql_text: str, params: list[Any]) -> Callable[[uuid.UUID], Awaitable[Any]]:
+        """The work of a tool that is one mcp.* call."""
+        return lambda principal: runtime.database.call(principal, sql_text, params)  # type: ignore[arg-type]
 
     @server.tool(
         name="get_multiple_table_schemas",
@@ -180,7 +256,13 @@ def build_server(
         ctx: Context,
     ) -> Annotated[CallToolResult, TableSchemas]:
         started = time.perf_counter()
-        tables = await call(ctx, "select mcp.describe_tables(%s)", [table_names])
+        tables = await observed(
+            ctx,
+            "get_multiple_table_schemas",
+            ", ".join(table_names),
+            query("select mcp.describe_tables(%s)", [table_names]),
+            len,
+        )
         result = TableSchemas(tables=tables, elapsed_ms=_elapsed(started))
         return _result(result, json.dumps(tables, default=str))
 
@@ -208,7 +290,13 @@ def build_server(
         if max_rows > settings.server.max_rows:
             raise ToolError(f"max_rows must be at most {settings.server.max_rows}, not {max_rows}")
         started = time.perf_counter()
-        answer = await call(ctx, "select mcp.run_query(%s, %s)", [postgresql_query, max_rows])
+        answer = await observed(
+            ctx,
+            "execute_sales_query",
+            postgresql_query,
+            query("select mcp.run_query(%s, %s)", [postgresql_query, max_rows]),
+            lambda answer: answer["row_count"],
+        )
         result = QueryResult(**answer, elapsed_ms=_elapsed(started))
         return _result(result, _render_rows(result))
 
@@ -241,29 +329,35 @@ def build_server(
         ] = False,
     ) -> Annotated[CallToolResult, ProductSearchResult]:
         started = time.perf_counter()
-        try:
-            vector = await embedder.embed_query(query_description)
-        except EmbeddingError as error:
-            raise ToolError(
-                f"semantic search is unavailable: {error}. The other tools still work."
-            ) from None
-        products = await call(
-            ctx,
-            "select coalesce(jsonb_agg(to_jsonb(match) order by match.score desc, match.product_id), "
-            "'[]') from mcp.search_products(%s, %s::integer, %s::real, %s::text, %s, %s::text) as match",
-            [
-                Vector(vector),
-                max_rows,
-                similarity_threshold,
-                query_description,
-                in_stock_only,
-                embedder.model_name,
-            ],
-        )
+
+        async def search(principal: uuid.UUID) -> list[dict[str, Any]]:
+            embedding_started = time.perf_counter()
+            try:
+                vector = await runtime.embedder.embed_query(query_description)
+            except EmbeddingError:
+                runtime.metrics.observe_embedding(False, time.perf_counter() - embedding_started)
+                raise
+            runtime.metrics.observe_embedding(True, time.perf_counter() - embedding_started)
+            return await runtime.database.call(
+                principal,
+                "select coalesce(jsonb_agg(to_jsonb(match) order by match.score desc, "
+                "match.product_id), '[]') from mcp.search_products("
+                "%s, %s::integer, %s::real, %s::text, %s, %s::text) as match",
+                [
+                    Vector(vector),
+                    max_rows,
+                    similarity_threshold,
+                    query_description,
+                    in_stock_only,
+                    runtime.embedder.model_name,
+                ],
+            )
+
+        products = await observed(ctx, "semantic_search_products", query_description, search, len)
         result = ProductSearchResult(
             products=products,
             row_count=len(products),
-            embedding_model=embedder.model_name,
+            embedding_model=runtime.embedder.model_name,
             elapsed_ms=_elapsed(started),
         )
         text = "\n".join(
@@ -281,8 +375,11 @@ def build_server(
             read_only_hint=True, idempotent_hint=False, open_world_hint=False
         ),
     )
-    async def get_current_utc_date() -> CurrentDate:
-        now = datetime.now(UTC)
+    async def get_current_utc_date(ctx: Context) -> CurrentDate:
+        async def today(principal: uuid.UUID) -> datetime:
+            return datetime.now(UTC)
+
+        now = await observed(ctx, "get_current_utc_date", None, today)
         return CurrentDate(
             utc_date=now.date().isoformat(), utc_datetime=now.isoformat(timespec="seconds")
         )
@@ -298,11 +395,16 @@ def build_server(
     )
     async def list_tables(ctx: Context) -> Annotated[CallToolResult, TableList]:
         started = time.perf_counter()
-        tables = await call(
+        tables = await observed(
             ctx,
-            "select coalesce(jsonb_agg(to_jsonb(listed) order by listed.table_name), '[]') "
-            "from mcp.list_tables() as listed",
-            [],
+            "list_tables",
+            None,
+            query(
+                "select coalesce(jsonb_agg(to_jsonb(listed) order by listed.table_name), '[]') "
+                "from mcp.list_tables() as listed",
+                [],
+            ),
+            len,
         )
         result = TableList(tables=tables, elapsed_ms=_elapsed(started))
         text = "\n".join(
@@ -328,7 +430,12 @@ def build_server(
         ] = False,
     ) -> Annotated[CallToolResult, QueryPlan]:
         started = time.perf_counter()
-        plan = await call(ctx, "select mcp.explain_query(%s, %s)", [postgresql_query, analyze])
+        plan = await observed(
+            ctx,
+            "explain_query",
+            postgresql_query,
+            query("select mcp.explain_query(%s, %s)", [postgresql_query, analyze]),
+        )
         result = QueryPlan(plan=plan, elapsed_ms=_elapsed(started))
         return _result(result, json.dumps(plan))
 
@@ -340,7 +447,13 @@ def build_server(
         mime_type="application/json",
     )
     async def table_schema(table_name: str, ctx: Context) -> str:
-        tables = await call(ctx, "select mcp.describe_tables(%s)", [[table_name]])
+        tables = await observed(
+            ctx,
+            "resource:table_schema",
+            table_name,
+            query("select mcp.describe_tables(%s)", [[table_name]]),
+            len,
+        )
         return json.dumps(tables[0], default=str)
 
     @server.prompt(name="monthly_revenue", title="Monthly revenue by store")
@@ -369,19 +482,23 @@ def build_server(
     return server
 
 
-def http_app(
-    settings: Settings, server: MCPServer, database: Database, embedder: QueryEmbedder
-) -> Starlette:
-    """The Streamable HTTP app at /mcp, with GET /healthz outside authentication; the
-    database pool opens (and the login role is checked) when the app starts."""
+def http_app(settings: Settings, server: MCPServer, runtime: Runtime) -> Starlette:
+    """The Streamable HTTP app at /mcp, with GET /healthz and GET /metrics outside
+    authentication (do not publish /metrics beyond your monitoring network); the runtime
+    starts (and the login role is checked) when the app starts."""
 
     @server.custom_route("/healthz", methods=["GET"])
     async def healthz(request: Request) -> JSONResponse:
-        healthy = await database.healthy()
+        healthy = await runtime.database.healthy()
         return JSONResponse(
             {"status": "ok" if healthy else "unavailable", "database": healthy},
             status_code=200 if healthy else 503,
         )
+
+    @server.custom_route("/metrics", methods=["GET"])
+    async def metrics(request: Request) -> Response:
+        runtime.metrics.audit_pending.set(len(runtime.audit.pending))
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *settings.server.allowed_hosts]
     app = server.streamable_http_app(
@@ -397,15 +514,12 @@ def http_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
-        await database.open()
-        warm_up = asyncio.create_task(_warm_up(embedder))
+        await runtime.start()
         try:
             async with sessions(app) as state:
                 yield state
         finally:
-            warm_up.cancel()
-            await embedder.aclose()
-            await database.close()
+            await runtime.stop()
 
     app.router.lifespan_context = lifespan
     return app

@@ -33,7 +33,7 @@ from zava_mcp.embeddings import (
 )
 from zava_mcp.identity import create_key, list_keys, revoke_key
 from zava_mcp.seed import seed
-from zava_mcp.tools import build_server, http_app
+from zava_mcp.tools import Runtime, build_server, http_app
 
 HEAD_OFFICE = "00000000-0000-0000-0000-000000000000"
 SEATTLE = "f47ac10b-58cc-4372-a567-0e02b2c3d479"
@@ -134,8 +134,8 @@ def run_server(settings: Settings, provider: EmbeddingProvider) -> Iterator[str]
     pool = Database(
         database.login_url(settings), budget_seconds=settings.server.time_budget_seconds
     )
-    embedder = QueryEmbedder(provider, settings.embeddings.cache_size)
-    app = http_app(settings, build_server(settings, pool, embedder), pool, embedder)
+    runtime = Runtime.create(pool, QueryEmbedder(provider, settings.embeddings.cache_size))
+    app = http_app(settings, build_server(settings, runtime), runtime)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=settings.server.port, log_level="warning")
     )

@@ -1,0 +1,109 @@
+"""The audit trail: every tool call becomes a row of mcp_internal.audit_log.
+
+Recording never blocks or fails a call: a call only appends to an in-memory queue, and
+a background task writes the queue in batches (mcp_internal.record_audit) outside the
+calls' transactions. When the database cannot take them, records wait and are retried;
+only past MAX_PENDING waiting records are the oldest dropped, counted and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from zava_mcp.calls import Database
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+MAX_PENDING = 100_000
+RETRY_SECONDS = (0.5, 1, 2, 5, 10, 30)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    called_at: datetime
+    request_id: str
+    rls_user_id: str | None
+    tool: str
+    query_sha256: str | None
+    query_text: str | None
+    duration_ms: float
+    row_count: int | None
+    outcome: str  # ok, refused, timeout, unauthenticated, error
+    error_class: str | None
+
+
+class AuditTrail:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.pending: deque[AuditRecord] = deque()
+        self.dropped = 0
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+
+    def record(self, record: AuditRecord) -> None:
+        """Queue a record; returns at once."""
+        if len(self.pending) >= MAX_PENDING:
+            self.pending.popleft()
+            self.dropped += 1
+            if self.dropped % 1000 == 1:
+                log.error(
+                    "audit: %d records dropped, the database does not take them", self.dropped
+                )
+        self.pending.append(record)
+        self._idle.clear()
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._write_forever())
+
+    async def flush(self, timeout: float = 10) -> None:
+        """Wait until every queued record is written (or the timeout passes)."""
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def stop(self) -> None:
+        """Write what is queued (for a few seconds at most), then stop."""
+        try:
+            await self.flush(timeout=5)
+        except TimeoutError:
+            log.error("audit: %d records not written at shutdown", len(self.pending))
+        if self._task:
+            self._task.cancel()
+
+    async def _write_forever(self) -> None:
+        failures = 0
+        while True:
+            if not self.pending:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch = [self.pending[i] for i in range(min(BATCH_SIZE, len(self.pending)))]
+            try:
+                await self.database.record_audit([_as_json(record) for record in batch])
+            except Exception as error:  # never let the writer die: wait and try again
+                delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
+                failures += 1
+                log.warning(
+                    "audit: writing %d records failed (%s); retrying in %g s",
+                    len(batch),
+                    error,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            for _ in batch:
+                self.pending.popleft()
+
+
+def _as_json(record: AuditRecord) -> dict[str, object]:
+    entry = asdict(record)
+    entry["called_at"] = record.called_at.isoformat()
+    return entry

@@ -1,0 +1,239 @@
+"""What the server tells operators: Prometheus metrics and structured JSON logs.
+
+One place decides how a call ended (ok, refused, timeout, unauthenticated, error) and
+which guaranteed property a refusal defended; metrics, logs and the audit trail all use
+that answer. Logs carry a request id and the principal's store, never a key or token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from zava_mcp.audit import AuditRecord, AuditTrail
+from zava_mcp.calls import BudgetExceeded, CallRefused, Database
+from zava_mcp.embeddings import EmbeddingError
+from zava_mcp.identity import IdentityError
+
+log = logging.getLogger("zava_mcp.calls")
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+ROW_BUCKETS = (0, 1, 10, 100, 1000, 10000)
+
+
+def outcome_of(error: BaseException | None) -> tuple[str, str | None, str | None]:
+    """(outcome, error class, property defended) for how a call ended."""
+    if error is None:
+        return "ok", None, None
+    name = type(error).__name__
+    if isinstance(error, IdentityError):
+        return "unauthenticated", name, "identity"
+    if isinstance(error, BudgetExceeded):
+        return "timeout", name, "bounded-cost"
+    if isinstance(error, CallRefused):
+        return "refused", name, _property_of(str(error))
+    if isinstance(error, EmbeddingError):
+        return "error", name, None
+    return "error", name, None
+
+
+def _property_of(message: str) -> str:
+    if "only reads" in message or "read-only transaction" in message:
+        return "nothing-written"
+    if (
+        "exactly one query" in message
+        or "runs one read-only query" in message
+        or "needs a query" in message
+    ):
+        return "one-query"
+    if message.startswith("permission denied"):
+        return "least-privilege"
+    return "invalid-input"
+
+
+class Metrics:
+    """The server's Prometheus metrics, in a registry of its own."""
+
+    def __init__(self, database: Database) -> None:
+        self.registry = CollectorRegistry()
+        self.tool_calls = Counter(
+            "zava_tool_calls",
+            "Tool calls by tool and outcome",
+            ["tool", "outcome"],
+            registry=self.registry,
+        )
+        self.tool_seconds = Histogram(
+            "zava_tool_call_seconds",
+            "Tool call latency",
+            ["tool"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.rows = Histogram(
+            "zava_rows_returned",
+            "Rows a tool call returned",
+            ["tool"],
+            buckets=ROW_BUCKETS,
+            registry=self.registry,
+        )
+        self.refusals = Counter(
+            "zava_refusals",
+            "Calls refused, by the property that refused them",
+            ["property"],
+            registry=self.registry,
+        )
+        self.embedding_calls = Counter(
+            "zava_embedding_calls",
+            "Query embeddings by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.embedding_seconds = Histogram(
+            "zava_embedding_seconds",
+            "Query embedding latency",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.audit_pending = Gauge(
+            "zava_audit_pending", "Audit records not yet written", registry=self.registry
+        )
+        self.registry.register(_PoolCollector(database))
+
+    def observe_call(
+        self,
+        tool: str,
+        outcome: str,
+        seconds: float,
+        rows: int | None,
+        refused_property: str | None,
+    ) -> None:
+        self.tool_calls.labels(tool, outcome).inc()
+        self.tool_seconds.labels(tool).observe(seconds)
+        if rows is not None:
+            self.rows.labels(tool).observe(rows)
+        if refused_property:
+            self.refusals.labels(refused_property).inc()
+
+    def observe_embedding(self, ok: bool, seconds: float) -> None:
+        self.embedding_calls.labels("ok" if ok else "error").inc()
+        self.embedding_seconds.observe(seconds)
+
+
+class _PoolCollector(Collector):
+    """Pool figures read when Prometheus scrapes, not kept up to date on every call."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        stats = self.database.pool_stats()
+        size, available = stats.get("pool_size", 0), stats.get("pool_available", 0)
+        yield GaugeMetricFamily("zava_pool_connections", "Connections in the pool", value=size)
+        yield GaugeMetricFamily(
+            "zava_pool_in_use", "Connections lent to calls", value=size - available
+        )
+        yield GaugeMetricFamily(
+            "zava_pool_waiting",
+            "Calls waiting for a connection",
+            value=stats.get("requests_waiting", 0),
+        )
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and any `fields` extra."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_json_logs(level: int = logging.INFO) -> None:
+    """Send every log record to stderr as JSON lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # The SDK logs every tool error itself, with our message; ours carries more.
+    logging.getLogger("mcp").setLevel(logging.WARNING)
+
+
+class CallObserver:
+    """Turns each finished tool call into metrics, an audit record and a log line."""
+
+    def __init__(self, database: Database, metrics: Metrics, audit: AuditTrail) -> None:
+        self.database = database
+        self.metrics = metrics
+        self.audit = audit
+        self._labels: dict[uuid.UUID, str] = {}
+
+    async def finished(
+        self,
+        *,
+        tool: str,
+        request_id: str,
+        principal: uuid.UUID | None,
+        text: str | None,
+        called_at: datetime,
+        seconds: float,
+        rows: int | None,
+        error: BaseException | None,
+    ) -> None:
+        outcome, error_class, refused_property = outcome_of(error)
+        self.metrics.observe_call(tool, outcome, seconds, rows, refused_property)
+        self.audit.record(
+            AuditRecord(
+                called_at=called_at,
+                request_id=request_id,
+                rls_user_id=str(principal) if principal else None,
+                tool=tool,
+                query_sha256=hashlib.sha256(text.encode()).hexdigest()
+                if text is not None
+                else None,
+                query_text=text,
+                duration_ms=round(seconds * 1000, 2),
+                row_count=rows,
+                outcome=outcome,
+                error_class=error_class,
+            )
+        )
+        fields = {
+            "event": "tool_call",
+            "request_id": request_id,
+            "tool": tool,
+            "store": await self._label(principal),
+            "outcome": outcome,
+            "duration_ms": round(seconds * 1000, 2),
+            "rows": rows,
+        }
+        if error is not None:
+            fields["error_class"] = error_class
+            fields["error"] = str(error)[:500]
+        log.info("tool call %s", outcome, extra={"fields": fields})
+
+    async def _label(self, principal: uuid.UUID | None) -> str:
+        if principal is None:
+            return "unidentified"
+        if principal not in self._labels:
+            try:
+                self._labels[principal] = await self.database.principal_label(principal)
+            except Exception:  # a label is not worth failing or delaying the log over
+                return "unknown"
+        return self._labels[principal]

@@ -1,0 +1,184 @@
+"""What operators see: the audit trail, Prometheus metrics and JSON logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+
+import anyio
+import httpx2
+import psycopg
+import pytest
+
+from conftest import bearer, mcp_client
+from zava_mcp.observability import JsonFormatter, outcome_of
+
+pytestmark = pytest.mark.anyio
+
+
+def audit_rows(admin_url: str, marker: str) -> list[tuple]:
+    with psycopg.connect(admin_url) as conn:
+        return conn.execute(
+            "select rls_user_id::text, tool, outcome, error_class, query_sha256, row_count, duration_ms "
+            "from mcp_internal.audit_log where query_text like %s order by audit_id",
+            (f"%{marker}%",),
+        ).fetchall()
+
+
+async def wait_for_audit(
+    admin_url: str, marker: str, count: int, seconds: float = 30
+) -> list[tuple]:
+    deadline = time.monotonic() + seconds
+    while True:
+        rows = audit_rows(admin_url, marker)
+        if len(rows) >= count or time.monotonic() > deadline:
+            return rows
+        await anyio.sleep(0.2)
+
+
+async def test_every_call_is_audited_with_its_outcome(served):
+    marker = uuid.uuid4().hex
+    async with mcp_client(served.url, bearer(served.keys["Seattle"])) as client:
+        await client.call_tool(
+            "execute_sales_query", {"postgresql_query": f"select '{marker}' as m"}
+        )
+        await client.call_tool(
+            "execute_sales_query", {"postgresql_query": f"select '{marker}'; select 1"}
+        )
+        await client.call_tool(
+            "execute_sales_query", {"postgresql_query": f"select pg_sleep(30), '{marker}'"}
+        )
+    rows = await wait_for_audit(served.admin_url, marker, 3)
+    assert [(row[0], row[1], row[2]) for row in rows] == [
+        ("f47ac10b-58cc-4372-a567-0e02b2c3d479", "execute_sales_query", "ok"),
+        ("f47ac10b-58cc-4372-a567-0e02b2c3d479", "execute_sales_query", "refused"),
+        ("f47ac10b-58cc-4372-a567-0e02b2c3d479", "execute_sales_query", "timeout"),
+    ]
+    assert rows[0][3] is None and rows[1][3] == "CallRefused" and rows[2][3] == "BudgetExceeded"
+    assert len(rows[0][4]) == 64 and rows[0][5] == 1
+    assert rows[2][6] >= served.settings.server.time_budget_seconds * 1000 * 0.9
+
+
+async def test_a_burst_of_calls_loses_no_record(served):
+    marker = uuid.uuid4().hex
+    calls = 120
+
+    async def one(client, i: int) -> None:
+        result = await client.call_tool(
+            "execute_sales_query", {"postgresql_query": f"select '{marker}-{i}'"}
+        )
+        assert not result.is_error
+
+    async with mcp_client(served.url, bearer(served.keys["Redmond"])) as client:
+        await asyncio.gather(*(one(client, i) for i in range(calls)))
+    rows = await wait_for_audit(served.admin_url, marker, calls)
+    assert len(rows) == calls
+
+
+async def test_recording_never_fails_a_call_and_catches_up(served):
+    """With the audit function out of reach, calls still succeed; once it is back, the
+    records that waited are written."""
+    marker = uuid.uuid4().hex
+    with psycopg.connect(served.admin_url, autocommit=True) as conn:
+        conn.execute("revoke execute on function mcp_internal.record_audit(jsonb) from zava_server")
+    try:
+        async with mcp_client(served.url, bearer(served.keys["Seattle"])) as client:
+            for i in range(5):
+                result = await client.call_tool(
+                    "execute_sales_query", {"postgresql_query": f"select '{marker}-{i}'"}
+                )
+                assert not result.is_error
+        await anyio.sleep(1)
+        assert audit_rows(served.admin_url, marker) == []
+    finally:
+        with psycopg.connect(served.admin_url, autocommit=True) as conn:
+            conn.execute(
+                "grant execute on function mcp_internal.record_audit(jsonb) to zava_server"
+            )
+    rows = await wait_for_audit(served.admin_url, marker, 5, seconds=60)
+    assert len(rows) == 5
+
+
+async def test_head_office_reads_the_audit_log_and_managers_cannot(served):
+    marker = uuid.uuid4().hex
+    async with mcp_client(served.url, bearer(served.keys["Seattle"])) as client:
+        await client.call_tool("execute_sales_query", {"postgresql_query": f"select '{marker}'"})
+        denied = await client.call_tool(
+            "execute_sales_query", {"postgresql_query": "select * from mcp.audit_log()"}
+        )
+    assert denied.is_error and "only head office may read the audit log" in denied.content[0].text
+    await wait_for_audit(served.admin_url, marker, 1)
+    async with mcp_client(served.url, bearer(served.keys["head office"])) as client:
+        result = await client.call_tool(
+            "execute_sales_query",
+            {
+                "postgresql_query": "select store_name, tool, outcome from mcp.audit_log() "
+                f"where query_text = 'select ''{marker}'''"
+            },
+        )
+    assert result.structured_content["rows"] == [
+        ["Zava Retail Seattle", "execute_sales_query", "ok"]
+    ]
+
+
+async def test_metrics_show_calls_refusals_embeddings_and_the_pool(served):
+    async with mcp_client(served.url, bearer(served.keys["Seattle"])) as client:
+        await client.call_tool("execute_sales_query", {"postgresql_query": "select 1"})
+        await client.call_tool("execute_sales_query", {"postgresql_query": "select 1; select 2"})
+        await client.call_tool(
+            "execute_sales_query", {"postgresql_query": "delete from retail.orders"}
+        )
+        await client.call_tool("semantic_search_products", {"query_description": "pipe wrench"})
+    async with httpx2.AsyncClient() as http:
+        response = await http.get(f"{served.base_url}/metrics")
+    assert response.status_code == 200
+    samples = {}
+    for line in response.text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    assert samples['zava_tool_calls_total{outcome="ok",tool="execute_sales_query"}'] >= 1
+    assert samples['zava_tool_calls_total{outcome="refused",tool="execute_sales_query"}'] >= 2
+    assert samples['zava_refusals_total{property="one-query"}'] >= 2
+    assert samples['zava_embedding_calls_total{outcome="ok"}'] >= 1
+    assert samples['zava_tool_call_seconds_count{tool="execute_sales_query"}'] >= 3
+    assert samples['zava_rows_returned_count{tool="semantic_search_products"}'] >= 1
+    assert samples["zava_pool_connections"] >= 1
+    assert "zava_pool_in_use" in samples and "zava_pool_waiting" in samples
+
+
+async def test_logs_are_json_with_request_id_and_store_never_the_key(served, caplog):
+    caplog.set_level(logging.INFO, logger="zava_mcp.calls")
+    key = served.keys["Seattle"]
+    async with mcp_client(served.url, bearer(key)) as client:
+        await client.call_tool("list_tables", {})
+    deadline = time.monotonic() + 10
+    while not [r for r in caplog.records if getattr(r, "fields", {}).get("tool") == "list_tables"]:
+        assert time.monotonic() < deadline, "no log record for the call"
+        await anyio.sleep(0.1)
+    record = next(
+        r for r in caplog.records if getattr(r, "fields", {}).get("tool") == "list_tables"
+    )
+    line = json.loads(JsonFormatter().format(record))
+    assert line["event"] == "tool_call" and line["outcome"] == "ok"
+    assert line["store"] == "Zava Retail Seattle"
+    assert len(line["request_id"]) == 32
+    assert line["rows"] == 9
+    assert key not in json.dumps(line)
+    assert all(key not in r.getMessage() for r in caplog.records)
+
+
+def test_outcomes_name_the_property_that_refused():
+    from zava_mcp.calls import BudgetExceeded, CallRefused
+    from zava_mcp.identity import IdentityError
+
+    assert outcome_of(None) == ("ok", None, None)
+    assert outcome_of(IdentityError("x"))[::2] == ("unauthenticated", "identity")
+    assert outcome_of(BudgetExceeded("x"))[::2] == ("timeout", "bounded-cost")
+    assert outcome_of(CallRefused("mcp.run_query only reads: ..."))[2] == "nothing-written"
+    assert outcome_of(CallRefused("mcp.run_query runs exactly one query: ..."))[2] == "one-query"
+    assert outcome_of(CallRefused("permission denied for table x"))[2] == "least-privilege"
+    assert outcome_of(CallRefused('column "x" does not exist'))[2] == "invalid-input"
