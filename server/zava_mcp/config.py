@@ -6,7 +6,10 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+if TYPE_CHECKING:
+    from zava_mcp.jwt_identity import JwtSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DB_DIR = PROJECT_ROOT / "db"
@@ -86,9 +89,12 @@ class Settings:
     reader_role: str
     embeddings: EmbeddingSettings
     server: ServerSettings
+    jwt: JwtSettings | None = None  # OIDC/JWT bearer tokens beside API keys (ZAVA_JWT_*)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        from zava_mcp.jwt_identity import JwtSettings
+
         env = dict(os.environ if env is None else env)
         settings = cls(
             database_url=env.get("DATABASE_URL") or None,
@@ -99,6 +105,7 @@ class Settings:
             reader_role=env.get("ZAVA_READER_ROLE") or "zava_reader",
             embeddings=_embedding_settings(env),
             server=_server_settings(env),
+            jwt=JwtSettings.from_env(env),
         )
         settings.validate()
         return settings

@@ -192,11 +192,11 @@ class JwtVerifier(TokenVerifier):
         # The header is the attacker's: its alg only selects among the allowed ones.
         if not isinstance(alg, str) or alg not in self.settings.algorithms:
             raise _Rejected(f"algorithm {alg!r} is not allowed")
-        if kid is not None and not isinstance(kid, str):
-            raise _Rejected("kid is not a string")
+        if kid is not None and (not isinstance(kid, str) or len(kid) > 200):
+            raise _Rejected("kid is not a short string")
         jwk = await self._key(kid)
         if jwk.get("alg") not in (None, alg):
-            raise _Rejected(f"key {kid!r} is for {jwk.get('alg')!r}, the token says {alg!r}")
+            raise _Rejected(f"key {kid!r} is for {jwk.get('alg')!r}, not {alg!r}")
         # Bound to the header's alg; PyJWT checks that the key's type (and curve) fit it.
         key = jwt.PyJWK(jwk, algorithm=alg)
         claims = jwt.decode(

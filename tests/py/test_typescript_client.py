@@ -95,7 +95,8 @@ def test_the_typescript_client_lists_tools_and_sees_only_its_rows(served, node):
     assert set(output["tools"]) == TOOLS
     assert len(output["tools"]) == len(TOOLS)
     assert orders_by_store(output) == {seattle: expected[seattle]}
-    assert output["result"]["text"].splitlines()[0] == "store_id\tcount"
+    # The table sits inside the untrusted-data boundaries (line 0 explains them, line 1 opens them).
+    assert output["result"]["text"].splitlines()[2] == "store_id\tcount"
 
     output = client_output(node, served.url, served.keys["head office"], ORDERS_BY_STORE)
     assert set(output["tools"]) == TOOLS
