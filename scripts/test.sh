@@ -17,6 +17,7 @@ echo "== lint"
 sqlfluff lint db tests/sql
 ruff check server tests/py
 ruff format --check server tests/py
+mypy
 
 echo "== database"
 zava-mcp db reset --scale 0.05

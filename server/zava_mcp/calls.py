@@ -55,9 +55,9 @@ class Database:
         """Open the pool and refuse to go on if the login role could bypass RLS."""
         await self.pool.open(wait=True, timeout=30)
         async with self.pool.connection() as conn:
-            problems = (
-                await (await conn.execute("select mcp_internal.login_role_problems()")).fetchone()
-            )[0]
+            cursor = await conn.execute("select mcp_internal.login_role_problems()")
+            row = await cursor.fetchone()
+        problems = row[0] if row else ["the database returned no answer"]
         if problems:
             raise UnsafeLoginRole(
                 "refusing to serve: the login role must not bypass row level security: "

@@ -321,7 +321,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> None:
     url = database.admin_url(settings)
     _init(settings)
     with psycopg.connect(url) as conn:
-        seeded = conn.execute("select exists (select from retail.orders)").fetchone()[0]
+        seeded = conn.execute("select exists (select from retail.orders)").fetchone()[0]  # type: ignore[index]
     if seeded:
         console.print("sample data already loaded (zava-mcp db reset generates it again)")
     else:

