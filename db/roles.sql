@@ -9,6 +9,8 @@
 -- granted at the end of each function's own file.
 
 do $roles$
+declare
+    unsafe text;
 begin
     if not exists (select from pg_catalog.pg_roles where rolname = '{{ owner }}') then
         create role {{ owner }} nologin;
@@ -19,13 +21,25 @@ begin
     if not exists (select from pg_catalog.pg_roles where rolname = '{{ login }}') then
         create role {{ login }} login;
     end if;
+    -- A role that existed before may carry attributes that break the guarantees. Only a
+    -- superuser could remove some of them, so refuse rather than try.
+    select string_agg(format('%I', rolname), ', ')
+    into unsafe
+    from pg_catalog.pg_roles
+    where
+        rolname in ('{{ owner }}', '{{ reader }}', '{{ login }}')
+        and (rolsuper or rolbypassrls or rolcreaterole or rolcreatedb or rolreplication);
+    if unsafe is not null then
+        raise exception 'roles % must not be superusers or have BYPASSRLS, CREATEROLE, CREATEDB or REPLICATION', unsafe
+            using hint = 'Remove those attributes (ALTER ROLE ... NOSUPERUSER NOBYPASSRLS ...), then run db init again.';
+    end if;
 end
 $roles$;
 
--- Repeat the attributes so that a role that already existed is brought back in line.
-alter role {{ owner }} nologin nosuperuser nocreatedb nocreaterole noinherit nobypassrls;
-alter role {{ reader }} nologin nosuperuser nocreatedb nocreaterole noinherit nobypassrls;
-alter role {{ login }} login nosuperuser nocreatedb nocreaterole noinherit nobypassrls;
+-- Who may log in: only the server's role.
+alter role {{ owner }} nologin;
+alter role {{ reader }} nologin;
+alter role {{ login }} login;
 alter role {{ login }} set search_path = retail, public;
 
 -- The login role may SET ROLE to the reader but inherits none of its privileges: a query

@@ -245,6 +245,7 @@ def _embed_products(settings: Settings, *, only_missing: bool) -> None:
                 url,
                 provider,
                 only_missing=only_missing,
+                owner_role=settings.owner_role,
                 on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
         )
@@ -357,7 +358,9 @@ def _seed(settings: Settings, scale: float, random_seed: int) -> None:
     def on_step(step: str, seconds: float) -> None:
         console.print(f"  {step:<16} {seconds:6.1f} s")
 
-    report = seed(url, scale=scale, random_seed=random_seed, on_step=on_step)
+    report = seed(
+        url, scale=scale, random_seed=random_seed, owner_role=settings.owner_role, on_step=on_step
+    )
     counts = ", ".join(f"{count:,} {table}" for table, count in report.counts.items())
     console.print(f"sample data loaded in {report.seconds:.1f} s: {counts}")
 

@@ -13,6 +13,7 @@ import openai
 import psycopg
 from pgvector import Vector
 from pgvector.psycopg import register_vector_async
+from psycopg import sql
 
 from zava_mcp.config import LOCAL_DIMENSIONS, EmbeddingSettings
 
@@ -259,15 +260,18 @@ async def embed_products(
     provider: EmbeddingProvider,
     *,
     only_missing: bool = False,
+    owner_role: str = "zava_owner",
     on_progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> int:
     """Embed the products' names and descriptions into retail.product_description_embeddings.
 
     only_missing: only products without a vector from provider.model_name. Vectors of other
-    models are replaced. on_progress(done, total) is called once before the first batch and
-    after each. Returns how many products were embedded.
+    models are replaced. It writes as owner_role (row level security would refuse an
+    administrator that is not a superuser). on_progress(done, total) is called once before
+    the first batch and after each. Returns how many products were embedded.
     """
     async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as conn:
+        await conn.execute(sql.SQL("set role {}").format(sql.Identifier(owner_role)))
         await register_vector_async(conn)
         stored = await _stored_dimensions(conn)
         if stored != provider.dimensions:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sys
 import uuid
 from collections.abc import Iterable
@@ -21,6 +22,7 @@ from prometheus_client.registry import Collector
 
 from zava_mcp.audit import AuditRecord, AuditTrail
 from zava_mcp.calls import BudgetExceeded, CallRefused, Database
+from zava_mcp.config import ConfigError
 from zava_mcp.embeddings import EmbeddingError
 from zava_mcp.identity import IdentityError
 
@@ -176,12 +178,20 @@ def configure_json_logs(level: int = logging.INFO) -> None:
 
 
 class CallObserver:
-    """Turns each finished tool call into metrics, an audit record and a log line."""
+    """Turns each finished tool call into metrics, an audit record, a log line and, when
+    OpenTelemetry is configured, a span."""
 
-    def __init__(self, database: Database, metrics: Metrics, audit: AuditTrail) -> None:
+    def __init__(
+        self,
+        database: Database,
+        metrics: Metrics,
+        audit: AuditTrail,
+        tracing: Tracing | None = None,
+    ) -> None:
         self.database = database
         self.metrics = metrics
         self.audit = audit
+        self.tracing = tracing
         self._labels: dict[uuid.UUID, str] = {}
 
     async def finished(
@@ -227,6 +237,8 @@ class CallObserver:
             fields["error_class"] = error_class
             fields["error"] = str(error)[:500]
         log.info("tool call %s", outcome, extra={"fields": fields})
+        if self.tracing:
+            self.tracing.span(tool, called_at, seconds, fields)
 
     async def _label(self, principal: uuid.UUID | None) -> str:
         if principal is None:
@@ -237,3 +249,55 @@ class CallObserver:
             except Exception:  # a label is not worth failing or delaying the log over
                 return "unknown"
         return self._labels[principal]
+
+
+class Tracing:
+    """One OpenTelemetry span per tool call, exported over OTLP/HTTP. On only when
+    OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set; the exporter reads the
+    standard OTEL_* variables (headers, service name)."""
+
+    def __init__(self) -> None:
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.sdk.resources import Resource
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        except ImportError:
+            raise ConfigError(
+                "OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed: "
+                "pip install 'zava-mcp[otel]'"
+            ) from None
+        self.provider = TracerProvider(
+            resource=Resource.create(
+                {"service.name": os.environ.get("OTEL_SERVICE_NAME", "zava-mcp")}
+            )
+        )
+        self.provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        self.tracer = self.provider.get_tracer("zava_mcp")
+
+    @staticmethod
+    def from_env() -> Tracing | None:
+        configured = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+        )
+        return Tracing() if configured else None
+
+    def span(
+        self, tool: str, called_at: datetime, seconds: float, fields: dict[str, object]
+    ) -> None:
+        from opentelemetry.trace import Status, StatusCode
+
+        start = int(called_at.timestamp() * 1e9)
+        span = self.tracer.start_span(f"tool {tool}", start_time=start)
+        for key, value in fields.items():
+            if value is not None:
+                span.set_attribute(
+                    f"zava.{key}", value if isinstance(value, int | float | str) else str(value)
+                )
+        if fields.get("outcome") != "ok":
+            span.set_status(Status(StatusCode.ERROR, str(fields.get("error_class"))))
+        span.end(end_time=start + int(seconds * 1e9))
+
+    def shutdown(self) -> None:
+        """Export what is buffered; called when the server stops."""
+        self.provider.shutdown()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from zava_mcp.config import DB_DIR
 
@@ -44,16 +45,21 @@ def seed(
     *,
     scale: float = 1.0,
     random_seed: int = 42,
+    owner_role: str = "zava_owner",
     on_step: Callable[[str, float], None] = lambda step, seconds: None,
 ) -> SeedReport:
     """Replace the retail data with freshly generated sample data.
 
-    on_step(name, seconds) is called after each step, for progress output.
+    It runs as the owner of the tables (the administrator must be a member, as
+    `db init` arranges): on managed PostgreSQL the administrator is no superuser, and row
+    level security would refuse its writes. on_step(name, seconds) is called after each
+    step, for progress output.
     """
     if not 0 < scale <= 1000:
         raise ValueError(f"scale must be above 0 and at most 1000, not {scale}")
     started = time.perf_counter()
     with psycopg.connect(url) as conn:
+        conn.execute(sql.SQL("set local role {}").format(sql.Identifier(owner_role)))
         conn.execute("select set_config('zava_seed.seed', %s, true)", (str(random_seed),))
         conn.execute("select set_config('zava_seed.scale', %s, true)", (repr(scale),))
         # Parallel plans would not change the data (the generator hashes, it does not

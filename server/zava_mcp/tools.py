@@ -43,7 +43,7 @@ from zava_mcp.identity import (
     principal_from_token,
 )
 from zava_mcp.jwt_identity import CombinedVerifier, JwtVerifier
-from zava_mcp.observability import CallObserver, Metrics
+from zava_mcp.observability import CallObserver, Metrics, Tracing
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,8 @@ class Runtime:
     def create(cls, database: Database, embedder: QueryEmbedder) -> Runtime:
         metrics = Metrics(database)
         audit = AuditTrail(database)
-        return cls(database, embedder, metrics, audit, CallObserver(database, metrics, audit))
+        observer = CallObserver(database, metrics, audit, Tracing.from_env())
+        return cls(database, embedder, metrics, audit, observer)
 
     async def start(self) -> None:
         """Open the pool (refusing an unsafe login role), start the audit writer, and load
@@ -145,6 +146,8 @@ class Runtime:
         if self.warm_up:
             self.warm_up.cancel()
         await self.audit.stop()
+        if self.observer.tracing:
+            self.observer.tracing.shutdown()
         await self.embedder.aclose()
         await self.database.close()
 
@@ -511,7 +514,9 @@ def http_app(settings: Settings, server: MCPServer, runtime: Runtime) -> Starlet
         stateless_http=settings.server.stateless,
         transport_security=TransportSecuritySettings(
             allowed_hosts=hosts,
-            allowed_origins=[f"http://{host}" for host in hosts],
+            allowed_origins=[
+                f"{scheme}://{host}" for host in hosts for scheme in ("http", "https")
+            ],
         ),
         host=settings.server.host,
     )

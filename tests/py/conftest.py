@@ -9,8 +9,6 @@ import contextlib
 import dataclasses
 import os
 import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -18,10 +16,10 @@ from typing import Any
 import httpx2
 import psycopg
 import pytest
-import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from local_http import serving
 from zava_mcp import database, schema
 from zava_mcp.calls import Database
 from zava_mcp.config import PROJECT_ROOT, Settings
@@ -130,27 +128,15 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def run_server(settings: Settings, provider: EmbeddingProvider) -> Iterator[str]:
-    """Serve the HTTP app in a background thread until the block ends; yields the base URL."""
+    """Serve the HTTP app on settings.server.port in a background thread until the block
+    ends; yields the base URL."""
     pool = Database(
         database.login_url(settings), budget_seconds=settings.server.time_budget_seconds
     )
     runtime = Runtime.create(pool, QueryEmbedder(provider, settings.embeddings.cache_size))
     app = http_app(settings, build_server(settings, runtime), runtime)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=settings.server.port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{settings.server.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serving(app, port=settings.server.port, lifespan="on") as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="session")

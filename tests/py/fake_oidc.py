@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import threading
 import time
 import uuid
@@ -19,13 +18,14 @@ from typing import Any
 
 import anyio.to_thread
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from local_http import serving
 
 AUDIENCE = "api://zava-mcp"
 JWKS_PATH = "/discovery/v2.0/keys"
@@ -128,24 +128,16 @@ class FakeOidc:
 @contextmanager
 def running_fake_oidc(keys: list[SigningKey] | None = None) -> Iterator[FakeOidc]:
     """Serve the fake on a free port of 127.0.0.1 in a background thread while in the block."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()  # clients can connect at once; uvicorn accepts when it has started
-    host, port = listener.getsockname()
-    base = f"http://{host}:{port}"
     fake = FakeOidc(
-        issuer=f"{base}/{uuid.uuid4()}/v2.0",
-        jwks_url=f"{base}{JWKS_PATH}",
+        issuer="",
+        jwks_url="",
         keys=keys if keys is not None else [SigningKey.rsa(), SigningKey.ec()],
     )
     app = Starlette(routes=[Route(JWKS_PATH, fake.jwks, methods=["GET"])])
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    try:
-        yield fake
-    finally:
-        fake.stopping.set()
-        server.should_exit = True
-        thread.join(timeout=10)
-        listener.close()
+    with serving(app) as base:
+        fake.issuer = f"{base}/{uuid.uuid4()}/v2.0"
+        fake.jwks_url = f"{base}{JWKS_PATH}"
+        try:
+            yield fake
+        finally:
+            fake.stopping.set()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,11 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio.to_thread
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from local_http import serving
 
 # Model name -> its native dimension, as the real service knows them; all-minilm as Ollama names it.
 MODELS = {
@@ -126,12 +126,7 @@ def _error(status: int, message: str, code: str | None = None) -> JSONResponse:
 @contextmanager
 def running_fake_openai() -> Iterator[FakeOpenAI]:
     """Serve the fake on a free port of 127.0.0.1 in a background thread while in the block."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    # Listening now lets clients connect at once; uvicorn accepts them when it has started.
-    listener.listen()
-    host, port = listener.getsockname()
-    fake = FakeOpenAI(url=f"http://{host}:{port}/v1", endpoint=f"http://{host}:{port}")
+    fake = FakeOpenAI(url="", endpoint="")
     app = Starlette(
         routes=[
             Route("/v1/embeddings", fake.embeddings, methods=["POST"]),
@@ -142,13 +137,9 @@ def running_fake_openai() -> Iterator[FakeOpenAI]:
             ),
         ]
     )
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    try:
-        yield fake
-    finally:
-        fake.stopping.set()
-        server.should_exit = True
-        thread.join(timeout=10)
-        listener.close()
+    with serving(app) as base_url:
+        fake.url, fake.endpoint = f"{base_url}/v1", base_url
+        try:
+            yield fake
+        finally:
+            fake.stopping.set()
