@@ -43,7 +43,7 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]]; then
     # The CPU build of PyTorch first: a plain torch requirement would pull a CUDA build of
     # several GB, and the local embeddings need only the CPU.
     .venv/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
-    .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev,local]'
+    .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev,local,otel]'
     echo "$wanted" > "$stamp"
 fi
 

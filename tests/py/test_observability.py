@@ -182,3 +182,39 @@ def test_outcomes_name_the_property_that_refused():
     assert outcome_of(CallRefused("mcp.run_query runs exactly one query: ..."))[2] == "one-query"
     assert outcome_of(CallRefused("permission denied for table x"))[2] == "least-privilege"
     assert outcome_of(CallRefused('column "x" does not exist'))[2] == "invalid-input"
+
+
+async def test_tool_calls_become_opentelemetry_spans(
+    seeded, local_provider, embedded_products, monkeypatch
+):
+    """With OTEL_EXPORTER_OTLP_ENDPOINT set, each call is exported as a span over OTLP/HTTP
+    (to a real HTTP receiver here), flushed when the server stops."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from conftest import SEATTLE, run_server, server_settings
+    from local_http import serving
+    from zava_mcp.identity import create_key
+
+    received: list[bytes] = []
+
+    async def traces(request: Request) -> Response:
+        received.append(await request.body())
+        return Response(status_code=200)
+
+    receiver = Starlette(routes=[Route("/v1/traces", traces, methods=["POST"])])
+    _, key = create_key(seeded[1], uuid.UUID(SEATTLE), "test: otel")
+    with serving(receiver) as receiver_url:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver_url)
+        monkeypatch.setenv("OTEL_SERVICE_NAME", "zava-mcp-test")
+        with run_server(server_settings(seeded[0]), local_provider) as base_url:
+            async with mcp_client(f"{base_url}/mcp", bearer(key)) as client:
+                await client.call_tool("execute_sales_query", {"postgresql_query": "select 1"})
+        # The server has stopped, so its span processor has flushed.
+    body = b"".join(received)
+    assert b"tool execute_sales_query" in body
+    assert b"zava-mcp-test" in body
+    assert b"Zava Retail Seattle" in body
+    assert key.encode() not in body
