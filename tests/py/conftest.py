@@ -192,3 +192,24 @@ def mcp_client(url: str, headers: dict[str, str] | None = None) -> Client:
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"},
+    },
+}
+
+
+async def post_initialize(url: str, headers: dict[str, str]) -> httpx2.Response:
+    async with httpx2.AsyncClient() as http:
+        return await http.post(
+            url,
+            json=INITIALIZE,
+            headers={"Accept": "application/json, text/event-stream", **headers},
+        )

@@ -20,6 +20,7 @@ from conftest import (
     STORE_IDS,
     bearer,
     mcp_client,
+    post_initialize,
     run_server,
     server_settings,
 )
@@ -29,25 +30,6 @@ from zava_mcp.identity import hash_key, new_api_key
 pytestmark = pytest.mark.anyio
 
 COUNT_BY_STORE = "select store_id, count(*) from retail.orders group by 1 order by 1"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "test", "version": "0"},
-    },
-}
-
-
-async def post_initialize(url: str, headers: dict[str, str]) -> httpx2.Response:
-    async with httpx2.AsyncClient() as http:
-        return await http.post(
-            url,
-            json=INITIALIZE,
-            headers={"Accept": "application/json, text/event-stream", **headers},
-        )
 
 
 @pytest.mark.parametrize(

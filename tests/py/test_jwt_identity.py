@@ -13,7 +13,6 @@ import socket
 import time
 import uuid
 
-import httpx2
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -25,6 +24,7 @@ from conftest import (
     STORE_IDS,
     bearer,
     mcp_client,
+    post_initialize,
     run_server,
     server_settings,
 )
@@ -518,24 +518,6 @@ async def test_combined_verifier_with_a_real_jwt_verifier(oidc, verifier):
 # --- End to end: needs Settings.jwt and build_server's CombinedVerifier (lead's wiring) ---
 
 
-async def post_initialize(url: str, token: str) -> httpx2.Response:
-    async with httpx2.AsyncClient() as http:
-        return await http.post(
-            url,
-            json={
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-11-25",
-                    "capabilities": {},
-                    "clientInfo": {"name": "test", "version": "0"},
-                },
-            },
-            headers={"Accept": "application/json, text/event-stream", **bearer(token)},
-        )
-
-
 async def test_end_to_end_server_accepts_a_jwt_for_seattle(
     seeded, local_provider, embedded_products
 ):
@@ -562,8 +544,8 @@ async def test_end_to_end_server_accepts_a_jwt_for_seattle(
             expired = oidc.token(SEATTLE, exp=int(time.time()) - 3600)
             stranger = oidc.token(SEATTLE, key=SigningKey.ec())
             for token in (expired, stranger, oidc.token(SEATTLE, aud="other")):
-                response = await post_initialize(url, token)
+                response = await post_initialize(url, bearer(token))
                 assert response.status_code == 401
                 assert "resource_metadata=" in response.headers["www-authenticate"]
-            assert (await post_initialize(url, oidc.token(SEATTLE))).status_code == 200
+            assert (await post_initialize(url, bearer(oidc.token(SEATTLE)))).status_code == 200
         assert oidc.fetches == 1
