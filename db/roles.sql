@@ -47,8 +47,10 @@ alter role {{ login }} set search_path = retail, public;
 grant {{ reader }} to {{ login }} with inherit false, set true;  -- noqa: PRS
 
 -- The administrator builds objects as the owner (on managed PostgreSQL the administrator
--- is not a superuser and needs the membership to SET ROLE).
+-- is not a superuser and needs the membership to SET ROLE), and may switch to the reader
+-- (inheriting nothing), so that mcp.bind_principal works for a DBA there too.
 grant {{ owner }} to current_user with set true;
+grant {{ reader }} to current_user with inherit false, set true;  -- noqa: PRS
 
 -- The owner creates the schemas. Nobody gets temporary objects in this database by
 -- default: the reader must not be able to create a temporary function or table.

@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     except psycopg.OperationalError as error:
         console.print(f"[red]cannot reach the database:[/red] {error}")
         sys.exit(1)
+    except psycopg.Error as error:
+        console.print(f"[red]database error:[/red] {error}")
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
 
@@ -260,7 +263,15 @@ def _keys_create(settings: Settings, args: argparse.Namespace) -> None:
     if args.expires is not None and args.expires <= 0:
         raise ValueError("--expires takes a number of days above 0")
     expires = timedelta(days=args.expires) if args.expires is not None else None
-    key_id, key = create_key(database.admin_url(settings), args.user, args.name, expires)
+    url = database.admin_url(settings)
+    with psycopg.connect(url) as conn:
+        label = conn.execute("select mcp_internal.principal_label(%s)", (args.user,)).fetchone()
+    if label and label[0] == "unknown":
+        console.print(
+            f"[yellow]warning:[/yellow] {args.user} is neither head office nor a store's manager: "
+            "the key will see no rows until a store names it (retail.stores.rls_user_id)"
+        )
+    key_id, key = create_key(url, args.user, args.name, expires)
     console.print(f"created key {key_id} for {args.user}; it is shown once, keep it now:")
     print(key)
 

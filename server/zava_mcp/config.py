@@ -192,6 +192,12 @@ def _server_settings(env: dict[str, str]) -> ServerSettings:
     max_rows = _number(env, "ZAVA_MAX_ROWS", 1000, int)
     if not 1 <= max_rows <= 10000:
         raise ConfigError(f"ZAVA_MAX_ROWS={max_rows} must be between 1 and 10000")
+    pool_min = _number(env, "ZAVA_POOL_MIN", 1, int)
+    pool_max = _number(env, "ZAVA_POOL_MAX", 10, int)
+    if not 0 <= pool_min <= pool_max or pool_max < 1:
+        raise ConfigError(
+            f"ZAVA_POOL_MIN={pool_min} and ZAVA_POOL_MAX={pool_max}: need 0 <= min <= max and max >= 1"
+        )
     hosts = tuple(
         host.strip() for host in (env.get("ZAVA_ALLOWED_HOSTS") or "").split(",") if host.strip()
     )
@@ -201,11 +207,11 @@ def _server_settings(env: dict[str, str]) -> ServerSettings:
         identity=identity,  # type: ignore[arg-type]
         database_url=env.get("ZAVA_SERVER_DATABASE_URL") or None,
         public_url=env.get("ZAVA_PUBLIC_URL") or None,
-        stateless=(env.get("ZAVA_STATELESS") or "false").lower() in ("1", "true", "yes"),
+        stateless=_boolean(env, "ZAVA_STATELESS"),
         time_budget_seconds=budget,
         max_rows=max_rows,
-        pool_min_size=_number(env, "ZAVA_POOL_MIN", 1, int),
-        pool_max_size=_number(env, "ZAVA_POOL_MAX", 10, int),
+        pool_min_size=pool_min,
+        pool_max_size=pool_max,
         allowed_hosts=hosts,
     )
 
@@ -219,3 +225,12 @@ def _number(env: dict[str, str], name: str, default: Number, kind: type[Number])
     except ValueError:
         noun = "a whole number" if kind is int else "a number"
         raise ConfigError(f"{name}={raw!r} is not {noun}") from None
+
+
+def _boolean(env: dict[str, str], name: str) -> bool:
+    raw = (env.get(name) or "false").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={env[name]!r} is not true or false")

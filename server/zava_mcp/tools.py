@@ -188,7 +188,8 @@ def build_server(
         if uses_tokens
         else None,
         auth=AuthSettings(
-            issuer_url=AnyHttpUrl(public_url),
+            # The authorization server clients are sent to: the OIDC issuer when JWTs are on.
+            issuer_url=AnyHttpUrl(settings.jwt.issuer if settings.jwt else public_url),
             resource_server_url=AnyHttpUrl(f"{public_url}/mcp"),
             validate_token_resource=False,
         )

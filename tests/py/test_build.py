@@ -79,6 +79,8 @@ def test_embedding_dimension_is_templated(seeded):
         ("ZAVA_EMBEDDING_DIM", "0", "between 1 and 16000"),
         ("ZAVA_EMBEDDING_DIM", "many", "not a whole number"),
         ("ZAVA_DATABASE", "zava-test", "not a plain database name"),
+        ("ZAVA_POOL_MIN", "20", "need 0 <= min <= max"),
+        ("ZAVA_STATELESS", "maybe", "not true or false"),
     ],
 )
 def test_bad_settings_are_refused_clearly(variable, value, message):
@@ -111,3 +113,8 @@ def test_the_local_provider_has_one_model():
     settings = Settings.from_env({"OPENAI_BASE_URL": "http://127.0.0.1:11434/v1"})
     assert settings.embeddings.provider == "openai"
     assert settings.embedding_dim == 1536
+
+
+def test_stateless_accepts_the_usual_spellings():
+    assert Settings.from_env({"ZAVA_STATELESS": "on"}).server.stateless
+    assert not Settings.from_env({"ZAVA_STATELESS": "off"}).server.stateless

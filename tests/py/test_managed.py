@@ -92,3 +92,16 @@ def test_the_login_role_sees_only_its_principals_store(managed):
         ).fetchone()[0]["rows"]
     assert rows == [[STORE_IDS[SEATTLE]]]
     assert forged == [["none", 1]]
+
+
+def test_the_administrator_can_look_as_a_store_manager(managed):
+    """The DBA flow of the README works for an administrator that is no superuser."""
+    _, admin_url = managed
+    with psycopg.connect(admin_url) as conn:
+        conn.execute("select mcp.bind_principal(%s)", (uuid.UUID(SEATTLE),))
+        rows = conn.execute(
+            "select mcp.run_query('select distinct store_id from retail.orders')"
+        ).fetchone()[0]["rows"]
+        role = conn.execute("select current_user").fetchone()[0]
+    assert rows == [[STORE_IDS[SEATTLE]]]
+    assert role.startswith("managed_reader_")
