@@ -62,3 +62,29 @@ end
 $database$;
 
 create extension if not exists vector;
+
+-- PostgreSQL lets everyone execute a few functions that matter here. A query may reset its
+-- role to the login role, which every pooled connection shares, and then cancel or
+-- terminate the other callers' queries (pg_cancel_backend, pg_terminate_backend); and
+-- pg_logical_emit_message writes WAL even in a read-only transaction. Only a superuser
+-- may revoke them from PUBLIC; without one, say what the operator should do.
+do $public_functions$
+declare
+    target regprocedure;
+begin
+    if (select rolsuper from pg_catalog.pg_roles where rolname = current_user) then
+        for target in
+            select function_.oid::regprocedure
+            from pg_catalog.pg_proc as function_
+            where
+                function_.pronamespace = 'pg_catalog'::regnamespace
+                and function_.proname in ('pg_cancel_backend', 'pg_terminate_backend', 'pg_logical_emit_message')
+        loop
+            execute format('revoke execute on function %s from public', target);
+        end loop;
+    else
+        raise warning 'not a superuser: pg_cancel_backend, pg_terminate_backend and pg_logical_emit_message stay executable by everyone'
+            using hint = 'Ask a superuser (or the service) to REVOKE EXECUTE on them FROM PUBLIC in this database; see docs/security.md.';
+    end if;
+end
+$public_functions$;

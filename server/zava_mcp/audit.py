@@ -3,7 +3,9 @@
 Recording never blocks or fails a call: a call only appends to an in-memory queue, and
 a background task writes the queue in batches (mcp_internal.record_audit) outside the
 calls' transactions. When the database cannot take them, records wait and are retried;
-only past MAX_PENDING waiting records are the oldest dropped, counted and logged.
+a batch refused for its data (a value PostgreSQL cannot store) is written record by
+record, so one bad record holds back no other. Past MAX_PENDING waiting records the
+oldest are dropped; drops are counted and logged.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import logging
 from collections import deque
 from dataclasses import asdict, dataclass
 from datetime import datetime
+
+import psycopg
 
 from zava_mcp.calls import Database
 
@@ -87,6 +91,11 @@ class AuditTrail:
             batch = [self.pending[i] for i in range(min(BATCH_SIZE, len(self.pending)))]
             try:
                 await self.database.record_audit([_as_json(record) for record in batch])
+            except psycopg.errors.DataError as error:
+                # The batch holds a value the database cannot take: write the records one
+                # by one, so that one bad record does not hold back every other.
+                log.warning("audit: a batch was refused (%s); writing it record by record", error)
+                await self._write_one_by_one(batch)
             except Exception as error:  # never let the writer die: wait and try again
                 delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
                 failures += 1
@@ -102,8 +111,20 @@ class AuditTrail:
             for _ in batch:
                 self.pending.popleft()
 
+    async def _write_one_by_one(self, batch: list[AuditRecord]) -> None:
+        for record in batch:
+            try:
+                await self.database.record_audit([_as_json(record)])
+            except psycopg.errors.DataError as error:
+                self.dropped += 1
+                log.error("audit: record %s could not be written: %s", record.request_id, error)
+
 
 def _as_json(record: AuditRecord) -> dict[str, object]:
     entry = asdict(record)
     entry["called_at"] = record.called_at.isoformat()
+    for key, value in entry.items():
+        # PostgreSQL text cannot hold NUL: a caller must not make a record unwritable.
+        if isinstance(value, str):
+            entry[key] = value.replace("\x00", "\ufffd")
     return entry
