@@ -51,6 +51,10 @@ if $with_tests && ! command -v pg_prove >/dev/null; then
     echo "setup: installing pgTAP (Debian package pgtap)"
     apt_install pgtap
 fi
+if $with_tests && ! command -v shellcheck >/dev/null; then
+    echo "setup: installing ShellCheck (Debian package shellcheck)"
+    apt_install shellcheck
+fi
 if $with_tests && ! command -v npm >/dev/null; then
     echo "setup: installing Node.js and npm (Debian packages nodejs, npm)"
     apt_install nodejs npm
