@@ -90,14 +90,6 @@ def admin(seeded: tuple[Settings, str]) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-def login_url(settings: Settings, admin_url: str) -> str:
-    """The admin DSN with the server's login role instead of the superuser."""
-    params = psycopg.conninfo.conninfo_to_dict(admin_url)
-    params["user"] = settings.login_role
-    params.pop("password", None)
-    return psycopg.conninfo.make_conninfo(**params)
-
-
 def replace_database(settings: Settings, name: str) -> Settings:
     """Another database of the same server; test databases get this run's process id, so
     that runs side by side do not collide (the session drops them at its end)."""

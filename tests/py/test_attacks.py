@@ -37,7 +37,8 @@ from attack_cases import (
     SEATTLE,
     Case,
 )
-from conftest import bearer, login_url, mcp_client
+from conftest import bearer, mcp_client
+from zava_mcp import database
 
 SEATTLE_STORE = 1
 # Columns whose values are store ids; every one of them Seattle's must be 1.
@@ -601,7 +602,7 @@ select
 
 def fresh_state(served) -> list[Any]:
     """STATE_QUERY as a tool call would run it, on a brand-new connection of the login role."""
-    conn = psycopg.connect(login_url(served.settings, served.admin_url), autocommit=True)
+    conn = psycopg.connect(database.login_url(served.settings), autocommit=True)
     with conn, conn.transaction(force_rollback=True):
         conn.execute("select mcp.bind_principal(%s)", (SEATTLE,))
         answer = conn.execute("select mcp.run_query(%s, 10)", (STATE_QUERY,)).fetchone()[0]

@@ -10,13 +10,13 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from conftest import HEAD_OFFICE, SEATTLE, STORE_IDS, UNKNOWN, login_url
+from conftest import HEAD_OFFICE, SEATTLE, STORE_IDS, UNKNOWN
+from zava_mcp import database
 
 
 @pytest.fixture
 def server_conn(seeded):
-    settings, url = seeded
-    with psycopg.connect(login_url(settings, url)) as conn:
+    with psycopg.connect(database.login_url(seeded[0])) as conn:
         yield conn
 
 
