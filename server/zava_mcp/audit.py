@@ -23,6 +23,7 @@ from zava_mcp.calls import Database
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+BATCH_LINGER_SECONDS = 0.05
 MAX_PENDING = 100_000
 RETRY_SECONDS = (0.5, 1, 2, 5, 10, 30)
 
@@ -88,6 +89,8 @@ class AuditTrail:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            # Let the records of calls finishing together join one batch.
+            await asyncio.sleep(BATCH_LINGER_SECONDS)
             batch = [self.pending[i] for i in range(min(BATCH_SIZE, len(self.pending)))]
             try:
                 await self.database.record_audit([_as_json(record) for record in batch])

@@ -271,7 +271,7 @@ async def test_nothing_survives_on_pooled_connections(served):
 
 async def test_many_calls_on_the_same_pooled_connections(served):
     """Enough calls to reuse every pooled connection several times (a statement that a
-    driver prepared must survive the DISCARD ALL between calls)."""
+    driver prepared must survive the cleaning between calls)."""
     async with mcp_client(served.url, bearer(served.keys["Redmond"])) as client:
         for _ in range(25):
             result = await client.call_tool("execute_sales_query", {"postgresql_query": "select 1"})

@@ -1,0 +1,222 @@
+"""What every benchmark shares: the scratch database, timing statistics, and results.
+
+Benchmarks never assert a time. Each prints its figures as a table and saves them as
+docs/benchmarks/<family>.json; report.py turns those files into docs/benchmarks.md.
+Every figure that claims something is a ratio against a baseline measured in the same
+run, so it holds on a noisy machine; absolute times are printed beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from zava_mcp import database, schema
+from zava_mcp.config import PROJECT_ROOT, Settings
+from zava_mcp.seed import seed
+
+RESULTS_DIR = PROJECT_ROOT / "docs" / "benchmarks"
+# The benchmarks' own embedded PostgreSQL, never the demo's or the tests'.
+BENCH_DATA_DIR = PROJECT_ROOT / ".zava" / "bench-pgdata"
+
+HEAD_OFFICE = "00000000-0000-0000-0000-000000000000"
+SEATTLE = "f47ac10b-58cc-4372-a567-0e02b2c3d479"
+STORE_OF = {SEATTLE: 1}
+
+
+def bench_settings(database_name: str, **env_overrides: str) -> Settings:
+    """Settings for a database of the benchmarks' embedded PostgreSQL (DATABASE_URL is
+    ignored: benchmarks drop and rebuild their databases)."""
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env["ZAVA_DATA_DIR"] = os.environ.get("ZAVA_BENCH_DATA_DIR", str(BENCH_DATA_DIR))
+    env["ZAVA_DATABASE"] = database_name
+    env.update(env_overrides)
+    return Settings.from_env(env)
+
+
+def fresh_database(settings: Settings) -> str:
+    """Drop the settings' database, build the schema again and return its admin DSN."""
+    database.drop_embedded_database(settings)
+    url = database.admin_url(settings)
+    schema.build(url, settings)
+    return url
+
+
+def sample_database(scale: float = 1.0, name: str = "zava_bench") -> tuple[Settings, str]:
+    """The sample data at `scale` in a database of its own, built once and then reused
+    (a marker comment on the database records the scale and the schema it was built
+    with). The schema is applied again each time, so changed functions and policies are
+    measured."""
+    settings = bench_settings(name)
+    marker = f"zava-mcp bench sample scale={scale!r}"
+    if database_exists(settings):
+        url = database.admin_url(settings)
+        with psycopg.connect(url) as conn:
+            found = conn.execute(
+                "select shobj_description(oid, 'pg_database') from pg_database "
+                "where datname = current_database()"
+            ).fetchone()
+        if found and found[0] == marker:
+            schema.build(url, settings)
+            return settings, url
+    url = fresh_database(settings)
+    seed(url, scale=scale, random_seed=42)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("vacuum analyze")
+        conn.execute(
+            sql.SQL("comment on database {} is {}").format(
+                sql.Identifier(name), sql.Literal(marker)
+            )
+        )
+    return settings, url
+
+
+def database_exists(settings: Settings) -> bool:
+    postgres = database.admin_url(bench_settings("postgres"))
+    with psycopg.connect(postgres) as conn:
+        found = conn.execute(
+            "select 1 from pg_database where datname = %s", (settings.database_name,)
+        ).fetchone()
+    return found is not None
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Latencies of repeated calls (seconds) and the wall time they took together."""
+
+    samples: list[float]
+    wall_seconds: float
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.samples) * 1000
+
+    def percentile_ms(self, percent: float) -> float:
+        ordered = sorted(self.samples)
+        index = min(len(ordered) - 1, max(0, round(percent / 100 * len(ordered)) - 1))
+        return ordered[index] * 1000
+
+    @property
+    def throughput(self) -> float:
+        """Calls per second over the whole run."""
+        return len(self.samples) / self.wall_seconds if self.wall_seconds else 0.0
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "calls": len(self.samples),
+            "median_ms": round(self.median_ms, 3),
+            "p95_ms": round(self.percentile_ms(95), 3),
+            "p99_ms": round(self.percentile_ms(99), 3),
+            "throughput_per_s": round(self.throughput, 1),
+        }
+
+
+def time_calls(call: Callable[[], Any], count: int, warm_up: int = 5) -> Timings:
+    """Call `call` warm_up times unmeasured, then count times, one after another."""
+    for _ in range(warm_up):
+        call()
+    samples = []
+    started = time.perf_counter()
+    for _ in range(count):
+        begun = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - begun)
+    return Timings(samples, time.perf_counter() - started)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu_seconds(database_name: str) -> float:
+    """CPU time used so far by the PostgreSQL backends connected to one database (their
+    process titles name it). Backends that exited in between are not counted, so measure
+    across spans in which the pools stay open."""
+    total = 0.0
+    needle = f" {database_name} ".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            title = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+            if title.startswith(b"postgres: ") and needle in title + b" ":
+                total += cpu_seconds(int(proc.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def ratio(value: float, baseline: float) -> float:
+    return round(value / baseline, 3) if baseline else float("inf")
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": memory_gib,
+        "python": platform.python_version(),
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+    }
+
+
+def save_results(family: str, results: dict[str, Any], quick: bool = False) -> Path:
+    """Write docs/benchmarks/<family>.json (quick runs go to <family>.quick.json, which
+    the report ignores)."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / (f"{family}.quick.json" if quick else f"{family}.json")
+    document = {
+        "family": family,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "quick": quick,
+        **results,
+    }
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    return path
+
+
+def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A plain aligned table on stdout (figures, not decoration)."""
+    cells = [[_cell(value) for value in row] for row in rows]
+    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
+    print(f"\n{title}")
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+    return str(value)

@@ -1,0 +1,589 @@
+"""Family 1: what a tool call costs on top of the query it runs.
+
+The same query, three ways, at 1, 8, 32 and 64 concurrent clients on loopback:
+  plain      the query over psycopg as the administrator (no binding, no guard)
+  run_query  mcp.run_query with the server's whole per-call lifecycle (calls.Database:
+             pooled login-role connection, bind, read only, reader role, budget, reset)
+  mcp        the execute_sales_query tool of a real `zava-mcp serve` process, over
+             Streamable HTTP with an API key, called by the official MCP client
+and, as the protocol stack's own floor, a no-op tool on the same SDK and transport in a
+server process of its own, called by the same client. The figures that count are
+ratios: the MCP tool's median minus the direct run_query median (what MCP adds), and
+execute_sales_query's throughput over the no-op tool's at the same concurrency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import measure
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from psycopg_pool import AsyncConnectionPool
+
+from zava_mcp import database
+from zava_mcp.calls import Database
+from zava_mcp.config import PROJECT_ROOT, Settings
+from zava_mcp.identity import create_key
+
+QUERIES = {
+    "select 1": "select 1",
+    # The issue's own example: top 10 products by revenue in the last full quarter of the
+    # sample data (it ends in October 2026).
+    "top 10 products last quarter": (
+        "select product.product_name, sum(item.total_amount) as revenue "
+        "from retail.order_items as item "
+        "join retail.orders as ord on ord.order_id = item.order_id "
+        "join retail.products as product on product.product_id = item.product_id "
+        "where ord.order_date >= date '2026-07-01' and ord.order_date < date '2026-10-01' "
+        "group by product.product_name order by revenue desc limit 10"
+    ),
+}
+CONCURRENCY = (1, 8, 32, 64)
+QUICK_CONCURRENCY = (1, 4)
+
+
+# --- the three ways to run a query, each as "make N workers, each calls once per await" ---
+
+Caller = Callable[[], Awaitable[None]]
+# CPU seconds used so far, by process ("server", "postgres", "client"): CPU per call is
+# the figure that noise on a shared machine disturbs least.
+CpuCounters = Callable[[], dict[str, float]]
+
+
+def client_cpu() -> dict[str, float]:
+    return {"client": time.process_time()}
+
+
+async def measure_level(
+    caller: Caller,
+    concurrency: int,
+    total_calls: int,
+    warm_up: int,
+    counters: CpuCounters = client_cpu,
+) -> dict[str, Any]:
+    """total_calls calls shared by `concurrency` workers calling back to back."""
+    samples: list[float] = []
+    errors = 0
+    remaining = total_calls
+
+    async def worker() -> None:
+        nonlocal remaining, errors
+        while remaining > 0:
+            remaining -= 1
+            begun = time.perf_counter()
+            try:
+                await caller()
+            except Exception:
+                errors += 1
+                continue
+            samples.append(time.perf_counter() - begun)
+
+    for _ in range(warm_up):
+        await caller()
+    cpu_before = counters()
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    timings = measure.Timings(samples, time.perf_counter() - started)
+    cpu_after = counters()
+    cpu_ms = {
+        who: round((cpu_after[who] - cpu_before[who]) / total_calls * 1000, 3) for who in cpu_after
+    }
+    return {
+        "concurrency": concurrency,
+        "errors": errors,
+        **timings.summary(),
+        "cpu_ms_per_call": cpu_ms,
+    }
+
+
+def counters_for(database_name: str, server_pid: int | None = None) -> CpuCounters:
+    def read() -> dict[str, float]:
+        found = {
+            "client": time.process_time(),
+            "postgres": measure.backend_cpu_seconds(database_name),
+        }
+        if server_pid is not None:
+            found["server"] = measure.cpu_seconds(server_pid)
+        return found
+
+    return read
+
+
+async def plain_levels(
+    admin_url: str, query: str, levels: tuple[int, ...], calls: int, counters: CpuCounters
+) -> list[dict[str, Any]]:
+    results = []
+    for concurrency in levels:
+        async with AsyncConnectionPool(
+            admin_url,
+            min_size=min(concurrency, 10),
+            max_size=min(concurrency, 10),
+            kwargs={"autocommit": True},
+            open=False,
+        ) as pool:
+            await pool.wait()
+
+            async def call() -> None:
+                async with pool.connection() as conn:
+                    await (await conn.execute(query)).fetchall()
+
+            results.append(await measure_level(call, concurrency, calls, 20, counters))
+    return results
+
+
+async def run_query_levels(
+    login_url: str, query: str, levels: tuple[int, ...], calls: int, counters: CpuCounters
+) -> list[dict[str, Any]]:
+    results = []
+    head_office = uuid.UUID(measure.HEAD_OFFICE)
+    for concurrency in levels:
+        # The server's own pool settings (ZAVA_POOL_MIN/ZAVA_POOL_MAX defaults).
+        db = Database(login_url, budget_seconds=15, min_size=1, max_size=10)
+        await db.open()
+        try:
+
+            async def call(db: Database = db) -> None:
+                answer = await db.call(head_office, "select mcp.run_query(%s, %s)", [query, 100])
+                assert answer["row_count"] > 0
+
+            results.append(await measure_level(call, concurrency, calls, 20, counters))
+        finally:
+            await db.close()
+    return results
+
+
+async def mcp_levels(
+    url: str,
+    headers: dict[str, str],
+    tool: str,
+    arguments: dict[str, Any],
+    levels: tuple[int, ...],
+    calls: int,
+    counters: CpuCounters = client_cpu,
+) -> list[dict[str, Any]]:
+    """Each of the concurrent clients is an MCP session of its own (opened before the
+    clock starts) calling the tool back to back."""
+    results = []
+    for concurrency in levels:
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [
+                await stack.enter_async_context(
+                    Client(
+                        streamable_http_client(
+                            url, http_client=httpx2.AsyncClient(headers=headers, timeout=60)
+                        )
+                    )
+                )
+                for _ in range(concurrency)
+            ]
+            free = asyncio.Queue[Client]()
+            for client in clients:
+                free.put_nowait(client)
+
+            async def call(free: asyncio.Queue[Client] = free) -> None:
+                client = await free.get()
+                try:
+                    result = await client.call_tool(tool, arguments)
+                finally:
+                    free.put_nowait(client)
+                if result.is_error:
+                    raise RuntimeError(str(result.content))
+
+            results.append(await measure_level(call, concurrency, calls, 20, counters))
+    return results
+
+
+# --- server processes ---
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, process: subprocess.Popen[bytes], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before answering")
+        try:
+            httpx2.get(url, timeout=1)
+            return
+        except httpx2.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"no answer from {url} within {seconds:g} s")
+
+
+@contextlib.contextmanager
+def server_process(command: list[str], env: dict[str, str], probe: str) -> Iterator[int]:
+    """Run a server process until the block ends; yields its pid once `probe` answers."""
+    log = open(PROJECT_ROOT / ".zava" / "bench-server.log", "ab")  # noqa: SIM115
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+    try:
+        wait_for_http(probe, process)
+        yield process.pid
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def serve_env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env.update(
+        ZAVA_DATA_DIR=str(settings.data_dir),
+        ZAVA_DATABASE=settings.database_name,
+        ZAVA_PORT=str(port),
+        ZAVA_STATELESS="true",
+        **extra,
+    )
+    return env
+
+
+def zava_serve_command() -> list[str]:
+    return [sys.executable, "-m", "zava_mcp", "serve"]
+
+
+def noop_server_command(port: int) -> list[str]:
+    return [sys.executable, str(Path(__file__)), "--noop-server", str(port)]
+
+
+def serve_noop(port: int) -> None:
+    """The protocol floor: one tool that does nothing, on the same SDK and transport
+    (stateless Streamable HTTP, uvicorn), with no authentication and no database."""
+    import uvicorn
+    from mcp.server.mcpserver import MCPServer
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+
+    from zava_mcp.observability import configure_json_logs
+
+    server = MCPServer(name="noop")
+    # The same logging as `zava-mcp serve` (the SDK's own default logs every request).
+    configure_json_logs()
+
+    @server.custom_route("/healthz", methods=["GET"])
+    async def healthz(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    @server.tool(name="noop")
+    async def noop() -> str:
+        return "ok"
+
+    app = server.streamable_http_app(streamable_http_path="/mcp", stateless_http=True)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def resident_kib(pid: int) -> dict[str, int]:
+    """The process's resident memory now and at its peak (kB, from /proc)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0])
+    return {"rss_kib": fields["VmRSS"], "peak_rss_kib": fields["VmHWM"]}
+
+
+# --- the whole family ---
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    levels = QUICK_CONCURRENCY if quick else CONCURRENCY
+    calls = 60 if quick else 600
+    settings, admin_url = (
+        measure.sample_database(0.02, "zava_bench_quick") if quick else measure.sample_database()
+    )
+    login_url = database.login_url(settings)
+    _, key = create_key(admin_url, uuid.UUID(measure.HEAD_OFFICE), "bench: head office")
+    headers = {"Authorization": f"Bearer {key}"}
+
+    results: dict[str, Any] = {"calls_per_level": calls, "queries": {}}
+    zava_port, noop_port = free_port(), free_port()
+    env = serve_env(settings, zava_port)
+    zava_url = f"http://127.0.0.1:{zava_port}/mcp"
+    noop_url = f"http://127.0.0.1:{noop_port}/mcp"
+    with (
+        server_process(
+            zava_serve_command(), env, f"http://127.0.0.1:{zava_port}/healthz"
+        ) as zava_pid,
+        server_process(
+            noop_server_command(noop_port), env, f"http://127.0.0.1:{noop_port}/healthz"
+        ) as noop_pid,
+    ):
+        # The local model loads in the background at start; one search waits for it, so
+        # that its loading is not measured as tool-call time.
+        asyncio.run(
+            mcp_levels(
+                zava_url,
+                headers,
+                "semantic_search_products",
+                {"query_description": "hammer"},
+                (1,),
+                1,
+            )
+        )
+        memory = {"zava idle": resident_kib(zava_pid)}
+        db = settings.database_name
+        results["noop"] = asyncio.run(
+            mcp_levels(noop_url, {}, "noop", {}, levels, calls, counters_for(db, noop_pid))
+        )
+        for name, query in QUERIES.items():
+            figures = {
+                "plain": asyncio.run(
+                    plain_levels(admin_url, query, levels, calls, counters_for(db))
+                ),
+                "run_query": asyncio.run(
+                    run_query_levels(login_url, query, levels, calls, counters_for(db))
+                ),
+                "mcp": asyncio.run(
+                    mcp_levels(
+                        zava_url,
+                        headers,
+                        "execute_sales_query",
+                        {"postgresql_query": query},
+                        levels,
+                        calls,
+                        counters_for(db, zava_pid),
+                    )
+                ),
+            }
+            results["queries"][name] = figures
+        memory["zava after load"] = resident_kib(zava_pid)
+        memory["noop after load"] = resident_kib(noop_pid)
+    results["memory"] = memory
+    results["summary"] = summarize(results)
+    report(results)
+    return results
+
+
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+    """The ratios the targets speak of."""
+    noop = {level["concurrency"]: level for level in results["noop"]}
+    summary: dict[str, Any] = {}
+    for name, figures in results["queries"].items():
+        by_level = {
+            way: {level["concurrency"]: level for level in levels}
+            for way, levels in figures.items()
+        }
+        rows = {}
+        for concurrency, mcp_level in by_level["mcp"].items():
+            direct = by_level["run_query"][concurrency]
+            rows[concurrency] = {
+                "mcp_adds_ms": round(mcp_level["median_ms"] - direct["median_ms"], 3),
+                "run_query_adds_ms": round(
+                    direct["median_ms"] - by_level["plain"][concurrency]["median_ms"], 3
+                ),
+                "throughput_vs_noop": measure.ratio(
+                    mcp_level["throughput_per_s"], noop[concurrency]["throughput_per_s"]
+                ),
+                "errors": mcp_level["errors"] + direct["errors"],
+            }
+        summary[name] = rows
+    return summary
+
+
+def report(results: dict[str, Any]) -> None:
+    for name, figures in results["queries"].items():
+        rows = []
+        for way in ("plain", "run_query", "mcp"):
+            for level in figures[way]:
+                rows.append([way, level["concurrency"], *_figures(level)])
+        for level in results["noop"]:
+            rows.append(["noop tool", level["concurrency"], *_figures(level)])
+        measure.print_table(
+            f"Tool-call overhead: {name}",
+            [
+                "way",
+                "clients",
+                "median ms",
+                "p95 ms",
+                "p99 ms",
+                "calls/s",
+                "errors",
+                "CPU ms/call: server",
+                "postgres",
+                "client",
+            ],
+            rows,
+        )
+        measure.print_table(
+            f"What each layer adds: {name}",
+            ["clients", "run_query adds ms", "MCP adds ms", "throughput / no-op", "errors"],
+            [
+                [c, r["run_query_adds_ms"], r["mcp_adds_ms"], r["throughput_vs_noop"], r["errors"]]
+                for c, r in results["summary"][name].items()
+            ],
+        )
+    measure.print_table(
+        "Server memory (MiB)",
+        ["process", "resident", "peak"],
+        [
+            [who, round(m["rss_kib"] / 1024, 1), round(m["peak_rss_kib"] / 1024, 1)]
+            for who, m in results["memory"].items()
+        ],
+    )
+
+
+def _figures(level: dict[str, Any]) -> list[Any]:
+    cpu = level["cpu_ms_per_call"]
+    return [
+        level["median_ms"],
+        level["p95_ms"],
+        level["p99_ms"],
+        level["throughput_per_s"],
+        level["errors"],
+        cpu.get("server", "-"),
+        cpu.get("postgres", "-"),
+        cpu["client"],
+    ]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--noop-server", type=int, metavar="PORT")
+    args = parser.parse_args()
+    if args.noop_server:
+        serve_noop(args.noop_server)
+
+
+# --- the report ---
+
+TARGET_ADDS_MS = 2.0
+TARGET_THROUGHPUT = 0.8
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        "## 1. Tool-call overhead",
+        "",
+        "The same query three ways, each at 1, 8, 32 and 64 concurrent clients on loopback, "
+        f"{results['calls_per_level']} calls per level after 20 warm-up calls: **plain** "
+        "(the query over psycopg as the administrator), **run_query** (`mcp.run_query` "
+        "through the server's own per-call code, `calls.Database`: pooled login-role "
+        "connection, bind, read only, reader role, budget, cleaning), **mcp** (the "
+        "`execute_sales_query` tool of a `zava-mcp serve` process in stateless mode, with "
+        "an API key, called by the official MCP Python client, one session per client). "
+        "The **no-op tool** is the protocol's floor: a tool that returns a constant, on the "
+        "same SDK, transport and logging, in a server process of its own. Head office's "
+        "principal, so that every way returns the same rows. CPU per call is read from "
+        "`/proc` for the server process, the database's backends and the client process.",
+        "",
+    ]
+    for name, figures in results["queries"].items():
+        lines += [f"### `{name}`", ""]
+        lines += [
+            "| way | clients | median ms | p95 ms | p99 ms | calls/s | errors "
+            "| CPU ms/call: server | postgres | client |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for way in ("plain", "run_query", "mcp"):
+            for level in figures[way]:
+                lines.append(_markdown_row(way, level))
+        for level in results["noop"]:
+            lines.append(_markdown_row("no-op tool", level))
+        lines += [
+            "",
+            "| clients | run_query adds (ms, median) | MCP adds over run_query (ms, median) "
+            "| throughput / no-op tool | errors |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for concurrency, row in results["summary"][name].items():
+            lines.append(
+                f"| {concurrency} | {row['run_query_adds_ms']} | {row['mcp_adds_ms']} "
+                f"| {row['throughput_vs_noop']} | {row['errors']} |"
+            )
+        lines.append("")
+    select_one = results["summary"].get("select 1", {})
+    single = select_one.get(1) or select_one.get("1")
+    at_32 = select_one.get(32) or select_one.get("32")
+    lines += ["**Targets** (on `select 1`):", ""]
+    if single:
+        met = single["mcp_adds_ms"] <= TARGET_ADDS_MS
+        lines.append(
+            f"- MCP adds ≤ {TARGET_ADDS_MS:g} ms at the median over the direct call, one "
+            f"client: **{single['mcp_adds_ms']} ms — {'met' if met else 'missed'}**."
+        )
+    if at_32:
+        met = at_32["throughput_vs_noop"] >= TARGET_THROUGHPUT and at_32["errors"] == 0
+        lines.append(
+            f"- Throughput at 32 clients ≥ {TARGET_THROUGHPUT:g}x the no-op tool's, no "
+            f"errors: **{at_32['throughput_vs_noop']}x, {at_32['errors']} errors — "
+            f"{'met' if met else 'missed'}**."
+        )
+    memory = results["memory"]
+    lines += [
+        "",
+        "Server memory (resident set, MiB; the zava server holds the local embedding model):",
+        "",
+        "| process | resident | peak |",
+        "|---|---:|---:|",
+    ]
+    for who, figures in memory.items():
+        lines.append(
+            f"| {who} | {figures['rss_kib'] / 1024:.1f} | {figures['peak_rss_kib'] / 1024:.1f} |"
+        )
+    lines += ["", "![latency and throughput against concurrency](benchmarks/overhead.png)", ""]
+    return "\n".join(lines)
+
+
+def _markdown_row(way: str, level: dict[str, Any]) -> str:
+    cpu = level["cpu_ms_per_call"]
+    return (
+        f"| {way} | {level['concurrency']} | {level['median_ms']} | {level['p95_ms']} "
+        f"| {level['p99_ms']} | {level['throughput_per_s']} | {level['errors']} "
+        f"| {cpu.get('server', '-')} | {cpu.get('postgres', '-')} | {cpu['client']} |"
+    )
+
+
+def plots(results: dict[str, Any], directory: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (latency, throughput) = plt.subplots(1, 2, figsize=(11, 4.2))
+    series = [
+        (f"{way} · {name}", figures[way])
+        for name, figures in results["queries"].items()
+        for way in ("plain", "run_query", "mcp")
+    ] + [("no-op tool", results["noop"])]
+    for label, levels in series:
+        clients = [level["concurrency"] for level in levels]
+        latency.plot(clients, [level["median_ms"] for level in levels], marker="o", label=label)
+        throughput.plot(
+            clients, [level["throughput_per_s"] for level in levels], marker="o", label=label
+        )
+    for axis, title, unit in (
+        (latency, "median latency", "ms"),
+        (throughput, "throughput", "calls/s"),
+    ):
+        axis.set_xscale("log", base=2)
+        axis.set_yscale("log")
+        axis.set_xlabel("concurrent clients")
+        axis.set_ylabel(unit)
+        axis.set_title(title)
+        axis.grid(True, which="both", alpha=0.3)
+    throughput.legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    path = directory / "overhead.png"
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return [path]

@@ -1,0 +1,70 @@
+"""docs/benchmarks.md from the saved figures (docs/benchmarks/<family>.json).
+
+Each family's module renders its own section (markdown) and plots (plots); this file
+only puts them in order under a header that says how to run them and on what.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import measure
+
+FAMILY_ORDER = ("overhead", "rls", "vectors", "build")
+DOCUMENT = measure.PROJECT_ROOT / "docs" / "benchmarks.md"
+
+
+def saved_results() -> dict[str, dict[str, Any]]:
+    found = {}
+    for family in FAMILY_ORDER:
+        path = measure.RESULTS_DIR / f"{family}.json"
+        if path.exists():
+            found[family] = json.loads(path.read_text())
+    return found
+
+
+def write(document: Path = DOCUMENT) -> Path:
+    results = saved_results()
+    sections = []
+    for family, figures in results.items():
+        module = importlib.import_module(family)
+        module.plots(figures, measure.RESULTS_DIR)
+        sections.append(module.markdown(figures))
+    document.write_text(header(results) + "\n" + "\n".join(sections))
+    return document
+
+
+def header(results: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Scripts that print figures, never timed tests. Every figure that claims something "
+        "is a ratio against a baseline measured in the same run, so that it holds on a "
+        "noisy machine; absolute times stand beside it. This page is generated: "
+        "`scripts/bench.sh` runs every family one after another (never side by side) and "
+        "rewrites it; `scripts/bench.sh overhead` runs one family, "
+        "`scripts/bench.sh report` only rewrites this page from the saved figures in "
+        "`docs/benchmarks/*.json`. The benchmarks use an embedded PostgreSQL of their own "
+        "under `.zava/bench-pgdata`; the large vector databases are built once and kept "
+        "there (`ZAVA_BENCH_REBUILD=1` builds them again).",
+        "",
+        "| family | measured at (UTC) | run s | CPU | cores | memory GiB | load average at start |",
+        "|---|---|---:|---|---:|---:|---|",
+    ]
+    for family, figures in results.items():
+        machine = figures["machine"]
+        lines.append(
+            f"| {family} | {figures['measured_at']} | {figures.get('run_seconds', '-')} "
+            f"| {machine['cpu']} | {machine['cores']} | {machine['memory_gib']} "
+            f"| {', '.join(str(value) for value in machine['load_average'])} |"
+        )
+    lines += [
+        "",
+        "The machine is shared: the client, the server and PostgreSQL run on the same two "
+        "cores, so the throughput figures include the client's own cost.",
+        "",
+    ]
+    return "\n".join(lines)

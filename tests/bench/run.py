@@ -1,0 +1,50 @@
+"""Run the benchmarks and write their figures: `python tests/bench/run.py [FAMILY ...]`.
+
+Families: overhead (tool-call cost), rls (row level security cost), vectors (HNSW
+search), build (sample data and embeddings). With no family named, all run, one after
+another (never side by side: they would measure each other). Each saves
+docs/benchmarks/<family>.json; `--report` (or `report` alone) then rewrites
+docs/benchmarks.md and its plots from every saved file. `--quick` runs a small version
+of each, for a smoke test; its figures are saved apart and never reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import measure
+import report
+
+FAMILIES = ("overhead", "rls", "vectors", "build")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("families", nargs="*", choices=[*FAMILIES, "report"], metavar="FAMILY")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument("--report", action="store_true", help="rewrite docs/benchmarks.md after")
+    args = parser.parse_args(argv)
+    wanted = [name for name in args.families if name != "report"]
+    if not wanted and "report" not in args.families:
+        wanted = list(FAMILIES)
+    for name in wanted:
+        print(f"\n=== {name}{' (quick)' if args.quick else ''}", flush=True)
+        started = time.perf_counter()
+        module = importlib.import_module(name)
+        results = module.run(quick=args.quick)
+        results["run_seconds"] = round(time.perf_counter() - started, 1)
+        path = measure.save_results(name, results, quick=args.quick)
+        print(f"\n{name}: {results['run_seconds']} s, figures in {path}", flush=True)
+    if (args.report or "report" in args.families) and not args.quick:
+        print(f"report: {report.write()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
