@@ -25,11 +25,13 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import measure
+import psycopg
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from psycopg_pool import AsyncConnectionPool
@@ -207,6 +209,42 @@ async def mcp_levels(
     return results
 
 
+def normalized(rows: list[Any]) -> list[list[Any]]:
+    """Rows as comparable values: numbers as floats (psycopg gives Decimal, JSON float)."""
+    return [
+        [float(value) if isinstance(value, int | float | Decimal) else value for value in row]
+        for row in rows
+    ]
+
+
+async def answers(
+    admin_url: str, login_url: str, url: str, headers: dict[str, str], query: str
+) -> dict[str, list[list[Any]]]:
+    """The rows each way returns for the query: they must agree, or the timings compare
+    different work."""
+    async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as conn:
+        plain = await (await conn.execute(query)).fetchall()
+    db = Database(login_url, budget_seconds=15)
+    await db.open()
+    try:
+        direct = await db.call(
+            uuid.UUID(measure.HEAD_OFFICE), "select mcp.run_query(%s, %s)", [query, 100]
+        )
+    finally:
+        await db.close()
+    async with Client(
+        streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers, timeout=60))
+    ) as client:
+        result = await client.call_tool("execute_sales_query", {"postgresql_query": query})
+    if result.is_error or result.structured_content is None:
+        raise RuntimeError(f"the tool refused {query!r}: {result.content}")
+    return {
+        "plain": normalized([list(row) for row in plain]),
+        "run_query": normalized(direct["rows"]),
+        "mcp": normalized(result.structured_content["rows"]),
+    }
+
+
 # --- server processes ---
 
 
@@ -346,6 +384,9 @@ def run(quick: bool = False) -> dict[str, Any]:
             mcp_levels(noop_url, {}, "noop", {}, levels, calls, counters_for(db, noop_pid))
         )
         for name, query in QUERIES.items():
+            rows = asyncio.run(answers(admin_url, login_url, zava_url, headers, query))
+            if not rows["plain"] == rows["run_query"] == rows["mcp"]:
+                raise RuntimeError(f"the three ways disagree on {name!r}: {rows}")
             figures = {
                 "plain": asyncio.run(
                     plain_levels(admin_url, query, levels, calls, counters_for(db))
@@ -366,6 +407,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 ),
             }
             results["queries"][name] = figures
+            results.setdefault("rows_returned", {})[name] = len(rows["plain"])
         memory["zava after load"] = resident_kib(zava_pid)
         memory["noop after load"] = resident_kib(noop_pid)
     results["memory"] = memory

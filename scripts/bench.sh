@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs the benchmarks and rewrites docs/benchmarks.md from their figures.
+#   scripts/bench.sh                  every family, one after another, then the report
+#   scripts/bench.sh overhead rls     only these families, then the report
+#   scripts/bench.sh report           only the report, from docs/benchmarks/*.json
+# Families: overhead, rls, vectors, build. They use an embedded PostgreSQL of their own
+# under .zava/bench-pgdata; the large vector databases are built once and kept there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+exec .venv/bin/python tests/bench/run.py --report "$@"
