@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 import psycopg
@@ -124,7 +124,8 @@ class AuditTrail:
 
 
 def _as_json(record: AuditRecord) -> dict[str, object]:
-    entry = asdict(record)
+    # Shallow: every field is a plain value (asdict would deep-copy each one).
+    entry: dict[str, object] = {field.name: getattr(record, field.name) for field in fields(record)}
     entry["called_at"] = record.called_at.isoformat()
     for key, value in entry.items():
         # PostgreSQL text cannot hold NUL: a caller must not make a record unwritable.
