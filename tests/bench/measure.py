@@ -189,11 +189,14 @@ def machine() -> dict[str, Any]:
     }
 
 
-def save_results(family: str, results: dict[str, Any], quick: bool = False) -> Path:
-    """Write docs/benchmarks/<family>.json (quick runs go to <family>.quick.json, which
-    the report ignores)."""
+def save_results(
+    family: str, results: dict[str, Any], quick: bool = False, label: str | None = None
+) -> Path:
+    """Write docs/benchmarks/<family>.json, or <family>.<label>.json (quick runs go to
+    <family>.quick.json, which the report ignores)."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / (f"{family}.quick.json" if quick else f"{family}.json")
+    label = "quick" if quick else label
+    path = RESULTS_DIR / (f"{family}.{label}.json" if label else f"{family}.json")
     document = {
         "family": family,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),

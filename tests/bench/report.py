@@ -33,6 +33,9 @@ def write(document: Path = DOCUMENT) -> Path:
         module = importlib.import_module(family)
         module.plots(figures, measure.RESULTS_DIR)
         sections.append(module.markdown(figures))
+        before = measure.RESULTS_DIR / f"{family}.before.json"
+        if before.exists() and hasattr(module, "compare"):
+            sections.append(module.compare(json.loads(before.read_text()), figures))
     document.write_text(header(results) + "\n" + "\n".join(sections))
     return document
 

@@ -5,7 +5,9 @@ search), build (sample data and embeddings). With no family named, all run, one 
 another (never side by side: they would measure each other). Each saves
 docs/benchmarks/<family>.json; `--report` (or `report` alone) then rewrites
 docs/benchmarks.md and its plots from every saved file. `--quick` runs a small version
-of each, for a smoke test; its figures are saved apart and never reported.
+of each, for a smoke test; its figures are saved apart and never reported. `--save-as
+before` keeps a family's figures as the baseline that the report compares the current
+ones with (measure it on the code before a change).
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("families", nargs="*", choices=[*FAMILIES, "report"], metavar="FAMILY")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     parser.add_argument("--report", action="store_true", help="rewrite docs/benchmarks.md after")
+    parser.add_argument(
+        "--save-as",
+        metavar="LABEL",
+        help="save as <family>.LABEL.json: 'before' keeps a baseline the report compares with",
+    )
     args = parser.parse_args(argv)
     wanted = [name for name in args.families if name != "report"]
     if not wanted and "report" not in args.families:
@@ -39,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(name)
         results = module.run(quick=args.quick)
         results["run_seconds"] = round(time.perf_counter() - started, 1)
-        path = measure.save_results(name, results, quick=args.quick)
+        path = measure.save_results(name, results, quick=args.quick, label=args.save_as)
         print(f"\n{name}: {results['run_seconds']} s, figures in {path}", flush=True)
     if (args.report or "report" in args.families) and not args.quick:
         print(f"report: {report.write()}")
