@@ -21,6 +21,12 @@ create or replace function mcp.run_query(
 returns jsonb
 language plpgsql
 volatile
+-- The cursor is planned for reading all of its rows, as a query is, not for a fast start
+-- (PostgreSQL's default for cursors, 10 %): the answer is read whole up to max_rows, and a
+-- fast-start plan for an aggregate can cost several times the plan EXPLAIN shows (see the
+-- row level security figures in docs/benchmarks.md). A query with LIMIT is still planned
+-- for its limit.
+set cursor_tuple_fraction = 1
 as $$
 declare
     rows_cursor refcursor;

@@ -13,16 +13,19 @@ language sql
 stable
 security definer
 set search_path = pg_catalog, pg_temp
-return coalesce(
-    (
-        select array_agg(store.store_id order by store.store_id)
-        from retail.stores as store
-        where
-            mcp.current_principal() = mcp_internal.head_office_principal()
-            or store.rls_user_id = mcp.current_principal()
-    ),
-    '{}'
-);
+begin atomic
+    -- The principal is looked up once, not twice for every store.
+    with bound as materialized (
+        select mcp.current_principal() as principal
+    )
+
+    select coalesce(array_agg(store.store_id order by store.store_id), '{}')
+    from bound
+    inner join retail.stores as store
+        on
+            bound.principal = mcp_internal.head_office_principal()
+            or bound.principal = store.rls_user_id;
+end;
 
 comment on function mcp_internal.visible_store_ids() is
 'Store ids the current transaction may see: all for head office, one for a store manager, none otherwise.';

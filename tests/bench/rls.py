@@ -1,0 +1,693 @@
+"""Family 2: what row level security costs a store-scoped analytic query.
+
+Four store-scoped queries, each measured as:
+  rls                 Seattle's manager through the server's path: a login-role
+                      connection, mcp.bind_principal (read only, reader role), the query
+                      text as it is through mcp.run_query, rollback
+  rls_plain           the same bound reader running the query text as plain SQL (no
+                      run_query): tells row level security apart from the cursor's plan
+  hand_written        the query text with a hand-written `store_id = 1` on every
+                      store-scoped table, as the owner (row level security does not
+                      apply to it), through the same path: bind, read only, run_query;
+                      only the role differs, so only row level security differs
+  hand_written_plain  that text as plain SQL by the owner: what run_query itself costs
+  head_office         head office through the server's path (every store)
+  no_filter           the query text with no filter as the owner, through the same path
+  no_filter_plain     that text as plain SQL by the owner
+  reference           the reference sample's own policy design (below), Seattle
+  reference_head_office  the same, head office
+
+The reference design is measured on copies of the tables in schema bench_reference,
+which this benchmark creates in its own database only (never in a product database):
+the same rows, indexes and foreign keys, with policies of the shape the Microsoft Zava
+sample uses: per row, an EXISTS against stores for the store whose rls_user_id equals
+the session setting app.current_rls_user_id, or that setting being head office. It is
+queried as the reader role through run_query, like ours.
+
+Before timing, every comparison's rows are checked equal, so the comparison is fair:
+rls = hand_written, head_office = no_filter, reference = rls and
+reference_head_office = head_office.
+
+Variants are timed in alternating rounds, so a neighbour's load on the machine falls on
+all of them alike and the ratios hold.
+"""
+
+from __future__ import annotations
+
+import statistics
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import measure
+import psycopg
+from psycopg import sql
+
+from zava_mcp import database
+from zava_mcp.config import Settings
+
+QUICK_SCALE = 0.02
+QUICK_DATABASE = "zava_bench_rls_quick"
+# Every query's answer fits, so that every variant returns all its rows and they compare.
+MAX_ROWS = 1000
+TARGET_RATIO = 1.15
+SEATTLE_STORE_ID = measure.STORE_OF[measure.SEATTLE]
+# Written beside the saved figures (docs/benchmarks/), which docs/benchmarks.md links to.
+PLOT_NAME = "rls_ratios.png"
+REFERENCE_SCHEMA = "bench_reference"
+# The tables the queries read; the first three are store-scoped (a policy per row).
+REFERENCE_TABLES = ("orders", "order_items", "inventory", "stores", "products", "categories")
+REFERENCE_SCOPED = {"orders": "store_id", "order_items": "store_id", "inventory": "store_id"}
+
+
+@dataclass(frozen=True)
+class Query:
+    """A store-scoped query. `text` has a {scope} slot where the hand-written filter
+    goes: `keyword` (where/and) and `store_id = 1` on each of `scoped_columns`."""
+
+    name: str
+    text: str
+    keyword: str
+    scoped_columns: tuple[str, ...]
+
+    def unfiltered(self) -> str:
+        return self.text.format(scope="")
+
+    def hand_written(self, store_id: int) -> str:
+        conditions = " and ".join(f"{column} = {store_id}" for column in self.scoped_columns)
+        return self.text.format(scope=f" {self.keyword} {conditions}")
+
+    def on_reference_tables(self) -> str:
+        return self.unfiltered().replace("retail.", f"{REFERENCE_SCHEMA}.")
+
+
+QUERIES = (
+    Query(
+        # The reference's monthly revenue: orders joined to order_items, by store and month.
+        "monthly revenue by store",
+        "select store.store_name, date_trunc('month', ord.order_date) as month, "
+        "sum(item.total_amount) as revenue "
+        "from retail.orders as ord "
+        "join retail.order_items as item on item.order_id = ord.order_id "
+        "join retail.stores as store on store.store_id = ord.store_id{scope} "
+        "group by store.store_name, month order by store.store_name, month",
+        "where",
+        ("ord.store_id", "item.store_id"),
+    ),
+    Query(
+        # The last full quarter of the sample data (it ends in October 2026).
+        "top 10 products last quarter",
+        "select product.product_name, sum(item.total_amount) as revenue "
+        "from retail.order_items as item "
+        "join retail.orders as ord on ord.order_id = item.order_id "
+        "join retail.products as product on product.product_id = item.product_id "
+        "where ord.order_date >= date '2026-07-01' and ord.order_date < date '2026-10-01'{scope} "
+        "group by product.product_name order by revenue desc, product.product_name limit 10",
+        "and",
+        ("ord.store_id", "item.store_id"),
+    ),
+    Query(
+        "category mix",
+        "select category.category_name, sum(item.total_amount) as revenue, "
+        "round(100 * sum(item.total_amount) / sum(sum(item.total_amount)) over (), 2) "
+        "as share_percent "
+        "from retail.order_items as item "
+        "join retail.products as product on product.product_id = item.product_id "
+        "join retail.categories as category on category.category_id = product.category_id{scope} "
+        "group by category.category_name order by revenue desc, category.category_name",
+        "where",
+        ("item.store_id",),
+    ),
+    Query(
+        "low stock",
+        "select stock.store_id, product.sku, product.product_name, stock.stock_level "
+        "from retail.inventory as stock "
+        "join retail.products as product on product.product_id = stock.product_id "
+        "where stock.stock_level < 10{scope} "
+        "order by stock.store_id, stock.stock_level, product.sku",
+        "and",
+        ("stock.store_id",),
+    ),
+)
+
+Call = Callable[[], Any]
+
+
+class Caller:
+    """The connections the variants use and one call of each kind."""
+
+    def __init__(self, settings: Settings, admin_url: str) -> None:
+        self.owner = sql.Identifier(settings.owner_role)
+        # Autocommit: each call opens its own transaction and rolls it back, as a tool does.
+        self.login = psycopg.connect(database.login_url(settings), autocommit=True)
+        self.admin = psycopg.connect(admin_url, autocommit=True)
+        self.owner_session = psycopg.connect(admin_url, autocommit=True)
+        self.owner_session.execute(sql.SQL("set role {}").format(self.owner))
+
+    def close(self) -> None:
+        for conn in (self.login, self.admin, self.owner_session):
+            conn.close()
+
+    def full_path(self, principal: str, text: str) -> dict[str, Any]:
+        """The server's path: login role, bind (read only, reader role), run_query."""
+        with self.login.transaction(force_rollback=True):
+            self.login.execute("select mcp.bind_principal(%s)", (uuid.UUID(principal),))
+            return self._run_query(self.login, text)
+
+    def bound_plain(self, principal: str, text: str) -> list[tuple[Any, ...]]:
+        with self.login.transaction(force_rollback=True):
+            self.login.execute("select mcp.bind_principal(%s)", (uuid.UUID(principal),))
+            return self.login.execute(text).fetchall()
+
+    def owner_path(self, principal: str, text: str) -> dict[str, Any]:
+        """The server's path with one change: the owner's role instead of the reader's,
+        so row level security does not apply."""
+        with self.admin.transaction(force_rollback=True):
+            self.admin.execute("select mcp.bind_principal(%s)", (uuid.UUID(principal),))
+            self.admin.execute(sql.SQL("set local role {}").format(self.owner))
+            return self._run_query(self.admin, text)
+
+    def owner_plain(self, text: str) -> list[tuple[Any, ...]]:
+        return self.owner_session.execute(text).fetchall()
+
+    def reference_path(self, principal: str, text: str) -> dict[str, Any]:
+        """The reference's design on the bench_reference copies: the reader role with the
+        principal in the session setting its policies read, through run_query."""
+        with self.admin.transaction(force_rollback=True):
+            self.admin.execute("select mcp.bind_principal(%s)", (uuid.UUID(principal),))
+            self.admin.execute(
+                "select set_config('app.current_rls_user_id', %s, true)", (principal,)
+            )
+            return self._run_query(self.admin, text)
+
+    @staticmethod
+    def _run_query(conn: psycopg.Connection, text: str) -> dict[str, Any]:
+        found = conn.execute("select mcp.run_query(%s, %s)", (text, MAX_ROWS)).fetchone()
+        assert found is not None
+        result: dict[str, Any] = found[0]
+        if result["truncated"]:
+            raise RuntimeError(f"more than {MAX_ROWS} rows: raise MAX_ROWS to compare answers")
+        return result
+
+    def variants(self, query: Query) -> dict[str, Call]:
+        store = SEATTLE_STORE_ID
+        seattle, head_office = measure.SEATTLE, measure.HEAD_OFFICE
+        unfiltered, filtered = query.unfiltered(), query.hand_written(store)
+        reference = query.on_reference_tables()
+        return {
+            "rls": lambda: self.full_path(seattle, unfiltered),
+            "rls_plain": lambda: self.bound_plain(seattle, unfiltered),
+            "hand_written": lambda: self.owner_path(seattle, filtered),
+            "hand_written_plain": lambda: self.owner_plain(filtered),
+            "head_office": lambda: self.full_path(head_office, unfiltered),
+            "no_filter": lambda: self.owner_path(head_office, unfiltered),
+            "no_filter_plain": lambda: self.owner_plain(unfiltered),
+            "reference": lambda: self.reference_path(seattle, reference),
+            "reference_head_office": lambda: self.reference_path(head_office, reference),
+        }
+
+
+# Which answers must be equal for a ratio to be fair: (variant, its baseline).
+SAME_ROWS = (
+    ("rls", "hand_written"),
+    ("head_office", "no_filter"),
+    ("reference", "rls"),
+    ("reference_head_office", "head_office"),
+)
+# The ratios reported: name -> (numerator, denominator).
+RATIOS = {
+    "rls_vs_hand_written": ("rls", "hand_written"),
+    "rls_plain_vs_hand_written_plain": ("rls_plain", "hand_written_plain"),
+    "run_query_vs_plain": ("hand_written", "hand_written_plain"),
+    "head_office_vs_no_filter": ("head_office", "no_filter"),
+    "reference_vs_rls": ("reference", "rls"),
+    "reference_head_office_vs_head_office": ("reference_head_office", "head_office"),
+}
+
+
+def build_reference_design(admin_url: str, settings: Settings) -> None:
+    """Schema bench_reference: copies of the tables the queries read, with the same
+    indexes and foreign keys, and the reference sample's per-row policies on the
+    store-scoped ones. Built afresh each run, in the benchmark's database only."""
+    schema_name = sql.Identifier(REFERENCE_SCHEMA)
+    reader = sql.Identifier(settings.reader_role)
+    with psycopg.connect(admin_url, autocommit=True) as conn, conn.transaction():
+        conn.execute(sql.SQL("drop schema if exists {} cascade").format(schema_name))
+        conn.execute(sql.SQL("create schema {}").format(schema_name))
+        conn.execute(
+            sql.SQL("comment on schema {} is {}").format(
+                schema_name,
+                sql.Literal(
+                    "Benchmark only: the reference sample's per-row policy design, "
+                    "measured as a baseline (tests/bench/rls.py). Not zava-mcp's design."
+                ),
+            )
+        )
+        for table in REFERENCE_TABLES:
+            copy, original = (
+                sql.Identifier(REFERENCE_SCHEMA, table),
+                sql.Identifier("retail", table),
+            )
+            conn.execute(sql.SQL("create table {} (like {} including all)").format(copy, original))
+            conn.execute(sql.SQL("insert into {} select * from {}").format(copy, original))
+        # The foreign keys too: the planner uses them to estimate joins.
+        foreign_keys = conn.execute(
+            "select conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+            "from pg_constraint where contype = 'f' and connamespace = 'retail'::regnamespace "
+            "and conrelid::regclass::text = any(%(tables)s) "
+            "and confrelid::regclass::text = any(%(tables)s)",
+            {"tables": [f"retail.{table}" for table in REFERENCE_TABLES]},
+        ).fetchall()
+        for table, name, definition in foreign_keys:
+            conn.execute(
+                sql.SQL("alter table {} add constraint {} {}").format(
+                    sql.Identifier(REFERENCE_SCHEMA, table.removeprefix("retail.")),
+                    sql.Identifier(name),
+                    sql.SQL(definition.replace("retail.", f"{REFERENCE_SCHEMA}.")),
+                )
+            )
+        for table, column in REFERENCE_SCOPED.items():
+            copy = sql.Identifier(REFERENCE_SCHEMA, table)
+            conn.execute(sql.SQL("alter table {} enable row level security").format(copy))
+            conn.execute(
+                sql.SQL(
+                    "create policy {name} on {copy} for select to {reader} using ("
+                    "current_setting('app.current_rls_user_id', true) = {head_office} "
+                    "or exists (select 1 from {stores} as s where s.store_id = {copy}.{column} "
+                    "and s.rls_user_id::text = current_setting('app.current_rls_user_id', true)))"
+                ).format(
+                    name=sql.Identifier("reference design: a store's rows per row, EXISTS"),
+                    copy=copy,
+                    reader=reader,
+                    head_office=sql.Literal(measure.HEAD_OFFICE),
+                    stores=sql.Identifier(REFERENCE_SCHEMA, "stores"),
+                    column=sql.Identifier(column),
+                )
+            )
+        conn.execute(sql.SQL("grant usage on schema {} to {}").format(schema_name, reader))
+        conn.execute(
+            sql.SQL("grant select on all tables in schema {} to {}").format(schema_name, reader)
+        )
+    # Vacuumed as the sample's tables are after their build, so that index-only scans of
+    # the copies read no heap either.
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for table in REFERENCE_TABLES:
+            conn.execute(
+                sql.SQL("vacuum (analyze) {}").format(sql.Identifier(REFERENCE_SCHEMA, table))
+            )
+
+
+def check_answers(variants: dict[str, Call]) -> dict[str, Any]:
+    """Each variant once: the rows each comparison needs equal, and the row counts."""
+    answers = {name: call() for name, call in variants.items()}
+    counts = {
+        name: len(answer["rows"]) if isinstance(answer, dict) else len(answer)
+        for name, answer in answers.items()
+    }
+    same = {
+        f"{variant} = {baseline}": answers[variant]["rows"] == answers[baseline]["rows"]
+        for variant, baseline in SAME_ROWS
+    }
+    # The plain-SQL variants return Python values, not JSON; their counts must agree.
+    same["rls_plain rows = rls rows"] = counts["rls_plain"] == counts["rls"]
+    same["hand_written_plain rows = hand_written rows"] = (
+        counts["hand_written_plain"] == counts["hand_written"]
+    )
+    same["no_filter_plain rows = no_filter rows"] = counts["no_filter_plain"] == counts["no_filter"]
+    return {"row_counts": counts, "same_rows": same}
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """Every variant's calls, and each round's timings of it apart."""
+
+    timings: dict[str, measure.Timings]
+    per_round: dict[str, list[measure.Timings]]
+
+    def ratio(self, top: str, bottom: str) -> float:
+        """The median over rounds of top's median over bottom's in the same round: a
+        neighbour's load that comes and goes between rounds cancels out."""
+        return round(
+            statistics.median(
+                a.median_ms / b.median_ms
+                for a, b in zip(self.per_round[top], self.per_round[bottom], strict=True)
+            ),
+            3,
+        )
+
+
+def time_in_rounds(variants: dict[str, Call], rounds: int, per_round: int) -> Rounds:
+    """Every variant per_round calls in turn, rounds times over (one unmeasured call of
+    each first)."""
+    measured: dict[str, list[measure.Timings]] = {name: [] for name in variants}
+    for number in range(rounds):
+        for name, call in variants.items():
+            warm_up = 1 if number == 0 else 0
+            measured[name].append(measure.time_calls(call, per_round, warm_up=warm_up))
+    return Rounds(
+        timings={
+            name: measure.Timings(
+                [sample for timing in each for sample in timing.samples],
+                sum(timing.wall_seconds for timing in each),
+            )
+            for name, each in measured.items()
+        },
+        per_round=measured,
+    )
+
+
+@contextmanager
+def caller_for(settings: Settings, admin_url: str) -> Iterator[Caller]:
+    caller = Caller(settings, admin_url)
+    try:
+        yield caller
+    finally:
+        caller.close()
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    settings, admin_url = (
+        measure.sample_database(QUICK_SCALE, QUICK_DATABASE) if quick else measure.sample_database()
+    )
+    # One call of each variant per round, in turn: a round's ratio pairs calls made moments
+    # apart, so the median over rounds holds while other work comes and goes.
+    rounds, per_round = (6, 1) if quick else (40, 1)
+    build_reference_design(admin_url, settings)
+    results: dict[str, Any] = {
+        "scale": QUICK_SCALE if quick else 1.0,
+        "calls_per_variant": rounds * per_round,
+        "target_ratio": TARGET_RATIO,
+        "queries": {},
+    }
+    with caller_for(settings, admin_url) as caller:
+        for query in QUERIES:
+            variants = caller.variants(query)
+            checked = check_answers(variants)
+            measured = time_in_rounds(variants, rounds, per_round)
+            results["queries"][query.name] = {
+                "text": query.unfiltered(),
+                "hand_written_text": query.hand_written(SEATTLE_STORE_ID),
+                **checked,
+                "timings": {name: timing.summary() for name, timing in measured.timings.items()},
+                "ratios": {
+                    name: measured.ratio(top, bottom) for name, (top, bottom) in RATIOS.items()
+                },
+            }
+    report(results)
+    return results
+
+
+def report(results: dict[str, Any]) -> None:
+    for name, figures in results["queries"].items():
+        measure.print_table(
+            f"Row level security: {name}",
+            ["variant", "rows", "median ms", "p95 ms", "p99 ms"],
+            [
+                [
+                    variant,
+                    figures["row_counts"][variant],
+                    timing["median_ms"],
+                    timing["p95_ms"],
+                    timing["p99_ms"],
+                ]
+                for variant, timing in figures["timings"].items()
+            ],
+        )
+    measure.print_table(
+        "Row level security: ratios (median over rounds of the ratio of medians)",
+        ["query", *RATIOS, "same rows"],
+        [
+            [
+                name,
+                *figures["ratios"].values(),
+                all(figures["same_rows"].values()),
+            ]
+            for name, figures in results["queries"].items()
+        ],
+    )
+
+
+VARIANT_NOTES = {
+    "rls": "Seattle's manager: login role, `mcp.bind_principal`, the query as written "
+    "through `mcp.run_query` (row level security filters it)",
+    "rls_plain": "the same bound reader, the query as plain SQL (no run_query)",
+    "hand_written": "the query plus `store_id = 1` on each store-scoped table, as the owner "
+    "(no row level security) through the same bind and `mcp.run_query`",
+    "hand_written_plain": "that filtered text as plain SQL by the owner",
+    "head_office": "head office through the server's path (every store)",
+    "no_filter": "the query as written, as the owner, through the same bind and run_query",
+    "no_filter_plain": "that text as plain SQL by the owner",
+    "reference": "the reference sample's per-row EXISTS policies (copies in schema "
+    "`bench_reference`), Seattle, through run_query",
+    "reference_head_office": "the same reference design, head office",
+}
+
+# What was tuned while building this benchmark, and what moved. Each step was applied in
+# turn to a scale-1 copy of the sample and measured at once (9 calls per variant, medians in
+# ms, on the shared 2-core machine while other benchmarks ran: compare the ratios within a
+# step, not milliseconds across steps). Ratios per query: monthly revenue, top 10, category
+# mix, low stock.
+TUNING = (
+    {
+        "change": "Before any change: policies as first written",
+        "cause": "",
+        "rls_vs_hand_written": (2.09, 2.26, 2.22, 1.52),
+        "head_office_vs_no_filter": (1.96, 1.88, 2.27, 1.16),
+    },
+    {
+        "change": "Catalog policies (stores, categories, product_types, products, embeddings) "
+        "test `(select nullif(principal_is_known(), false)) is not null` instead of the bare "
+        "boolean subquery; `visible_store_ids()` looks the principal up once (a materialized "
+        "CTE), not twice per store",
+        "cause": "EXPLAIN (ANALYZE, BUFFERS) as the bound reader: a bare boolean InitPlan is "
+        "estimated true for half the rows (products 221 of 442, stores 4 of 8, categories 4 "
+        "of 9), so monthly revenue looped over stores with a bitmap scan of orders per store "
+        "and category mix looped over products into order_items; `is not null` on a subquery "
+        "is estimated at 99.5 %, what a known principal sees, and still fails closed",
+        "rls_vs_hand_written": (1.66, 1.91, 1.89, 2.56),
+        "head_office_vs_no_filter": (1.85, 1.94, 1.23, 1.16),
+    },
+    {
+        "change": "`mcp.run_query` plans its cursor for all rows: "
+        "`set cursor_tuple_fraction = 1` on the function (was PostgreSQL's 0.1 for cursors)",
+        "cause": "EXPLAIN of `declare cursor` vs the plain query as the reader: with 0.1 the "
+        "monthly revenue cursor took a fast-start plan (nested loop over stores, materialized "
+        "join, incremental sort; cost 77,706 against 26,066 for the hash plan) that ran 2.5x "
+        "longer (367 ms against 147 ms); run_query reads the answer whole, so total cost is "
+        "what counts, and it is the plan `explain_query` shows",
+        "rls_vs_hand_written": (2.26, 1.99, 1.69, 1.20),
+        "head_office_vs_no_filter": (1.27, 1.93, 1.19, 0.95),
+    },
+    {
+        "change": "Covering indexes: orders (store_id, order_date) include (order_id); "
+        "order_items (store_id, product_id) include (order_id, total_amount)",
+        "cause": "the policy's `store_id = any((select visible_store_ids()))` is a parameter "
+        "at plan time, so the planner assumes a ten-element array and keeps 74 % of the rows "
+        "(Seattle has 20 %); it then chose sequential scans of order_items where `store_id = "
+        "1`, estimated from statistics, got a bitmap scan (top 10: 214 ms against 85 ms in "
+        "EXPLAIN ANALYZE). With the columns in the index, the store's part of the index is "
+        "the cheapest plan even at 74 %, and both variants get the same index-only scans",
+        "rls_vs_hand_written": (0.88, 0.95, 1.02, 1.22),
+        "head_office_vs_no_filter": (1.24, 1.44, 0.72, 0.99),
+    },
+)
+
+# Tried and not kept, with why; the markdown says so beside the figures.
+NOT_KEPT = (
+    "A second, range clause in the store policies (`store_id <= (select max(...))`) lowers the "
+    "planner's estimate for a manager from 74 % to about 25 % of the rows and gave Seattle the "
+    "hand-written plan's bitmap scan, but head office then read the whole table through a "
+    "bitmap scan too: an estimator trick that trades head office for managers, made "
+    "unnecessary by the covering indexes.",
+    "Marking a function IMMUTABLE so the planner folds the visible stores into a constant "
+    "would give exact estimates, but cached plans (PL/pgSQL, generic plans) would keep one "
+    "principal's stores for the next: a tenancy leak, not an option.",
+)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """This family's section of docs/benchmarks.md."""
+    queries: dict[str, Any] = results["queries"]
+    target = results.get("target_ratio", TARGET_RATIO)
+    lines = [
+        "## 2. Row level security",
+        "",
+        f"Four store-scoped analytic queries on the sample data at scale {results['scale']:g}, "
+        f"{results['calls_per_variant']} calls per variant, timed in alternating rounds so the "
+        "machine's load falls on every variant alike. Every figure in ms. A ratio is the median, "
+        "over rounds, of the two variants' medians in the same round, so that load which comes "
+        "and goes between rounds cancels out.",
+        "",
+        "| variant | what it is |",
+        "| --- | --- |",
+        *(f"| `{name}` | {note} |" for name, note in VARIANT_NOTES.items()),
+        "",
+        "Before timing, the answers are compared: "
+        + ", ".join(f"`{pair}`" for pair in _comparisons(queries))
+        + (
+            " returned the same rows for every query."
+            if all(all(f["same_rows"].values()) for f in queries.values())
+            else " did NOT all return the same rows; see the JSON (the figures are not fair)."
+        ),
+        "",
+        "### Ratios",
+        "",
+        f"Target: row level security costs at most {target:g}x the hand-written filter.",
+        "",
+        "| query | RLS ms | hand-written ms | RLS / hand-written | head office ms "
+        "| no filter ms | head office / no filter | reference ms | reference / RLS "
+        "| reference head office / head office | run_query / plain SQL |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, figures in queries.items():
+        median = {variant: t["median_ms"] for variant, t in figures["timings"].items()}
+        ratios = figures["ratios"]
+        met = "" if ratios["rls_vs_hand_written"] <= target else " (missed)"
+        lines.append(
+            f"| {name} | {median['rls']:.1f} | {median['hand_written']:.1f} "
+            f"| {ratios['rls_vs_hand_written']:.2f}{met} | {median['head_office']:.1f} "
+            f"| {median['no_filter']:.1f} | {ratios['head_office_vs_no_filter']:.2f} "
+            f"| {median['reference']:.1f} | {ratios['reference_vs_rls']:.2f} "
+            f"| {ratios['reference_head_office_vs_head_office']:.2f} "
+            f"| {ratios['run_query_vs_plain']:.2f} |"
+        )
+    lines += ["", f"![Row level security ratios per query](benchmarks/{PLOT_NAME})"]
+    lines += ["", "### Every variant", ""]
+    for name, figures in queries.items():
+        lines += [
+            f"**{name}**: `{figures['text']}`",
+            "",
+            "| variant | rows | median ms | p95 ms | p99 ms |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for variant, timing in figures["timings"].items():
+            lines.append(
+                f"| `{variant}` | {figures['row_counts'][variant]} | {timing['median_ms']:.2f} "
+                f"| {timing['p95_ms']:.2f} | {timing['p99_ms']:.2f} |"
+            )
+        lines.append("")
+    lines += [
+        "### What was tuned",
+        "",
+        "Each step applied in turn to a scale-1 copy and measured at once (9 calls per variant, "
+        "on the shared machine: compare ratios within a row). Ratios per query: monthly "
+        "revenue / top 10 / category mix / low stock.",
+        "",
+        "| change | cause found (EXPLAIN (ANALYZE, BUFFERS), reader vs owner) "
+        "| RLS / hand-written | head office / no filter |",
+        "| --- | --- | --- | --- |",
+        *(
+            f"| {t['change']} | {t['cause']} | {_slashed(t['rls_vs_hand_written'])} "
+            f"| {_slashed(t['head_office_vs_no_filter'])} |"
+            for t in TUNING
+        ),
+        "",
+        "Tried and not kept:",
+        "",
+        *(f"- {note}" for note in NOT_KEPT),
+        "",
+        "### Notes",
+        "",
+        *_honest_notes(queries, target),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _comparisons(queries: dict[str, Any]) -> list[str]:
+    first = next(iter(queries.values()))
+    return list(first["same_rows"])
+
+
+def _slashed(ratios: tuple[float, ...]) -> str:
+    return " / ".join(f"{value:.2f}" for value in ratios)
+
+
+def _honest_notes(queries: dict[str, Any], target: float) -> list[str]:
+    missed = [
+        f"{name} ({figures['ratios']['rls_vs_hand_written']:.2f}x)"
+        for name, figures in queries.items()
+        if figures["ratios"]["rls_vs_hand_written"] > target
+    ]
+    notes = [
+        "- Ours vs the reference: our policies compare `store_id` with an array computed once "
+        "per query (an InitPlan); the reference runs an EXISTS against stores for every row. "
+        "Where the reference comes out faster, it is the plan, not the "
+        "policy: its per-row filter makes scanning order_items look expensive, so the planner "
+        "drives from the quarter's orders through the order_id index, which is the better plan "
+        "for that query whoever runs it.",
+        "- `run_query / plain SQL` is run_query's own cost, the same for every variant: a "
+        "cursor never runs in parallel, so the full-table head office aggregates lose "
+        "PostgreSQL's parallel workers, and each row is turned into JSON.",
+        "- Head office pays for `store_id = any(<all eight stores>)`: the planner keeps 74 % of "
+        "the rows, so it reads the whole store index where the owner scans the table.",
+    ]
+    if missed:
+        notes.append(
+            f"- Target missed for {', '.join(missed)}. Row level security adds a fixed cost "
+            "to every query: one InitPlan per table the query reads (`visible_store_ids()` or "
+            "`principal_is_known()`, each a SECURITY DEFINER function reading the binding) "
+            "and the planning of the policies, together a fraction of a millisecond, which "
+            "shows against a query of one or two milliseconds."
+            + (
+                " Monthly revenue has a second cause, in its join with stores: the hand-written "
+                "`store_id = 1` reaches stores through the join's equality, so the planner "
+                "reads one store and loops over it; under the policy every store is visible "
+                "(stores is catalog) and is hash-joined to the 80,000 order lines. Both plans "
+                "read orders and order_items the same way (index-only, one store), but in "
+                "EXPLAIN ANALYZE the stores join and the aggregate above it took about twice "
+                "as long (65 and 56 ms against 33 and 29 ms)."
+                if any(name.startswith("monthly revenue") for name in missed)
+                else ""
+            )
+        )
+    notes.append(
+        "- What would remove the rest: a plan-time fact instead of a parameter, e.g. a "
+        "reader role per kind of principal (store manager, head office) chosen by "
+        "`mcp.bind_principal`, with a policy per role (a manager's a scalar `store_id = "
+        "(select ...)`, estimated at one store; head office's a test estimated at all rows). "
+        "That changes the roles and the binding, outside this benchmark's files: a proposal."
+    )
+    return notes
+
+
+def plots(results: dict[str, Any], directory: Path) -> list[Path]:
+    """One bar chart: RLS over the hand-written filter, head office over no filter and the
+    reference design over ours, per query, with the target line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = {
+        "rls_vs_hand_written": "RLS / hand-written",
+        "head_office_vs_no_filter": "head office / no filter",
+        "reference_vs_rls": "reference / ours",
+    }
+    names = list(results["queries"])
+    width = 0.8 / len(shown)
+    figure, axes = plt.subplots(figsize=(8, 4))
+    for index, (key, label) in enumerate(shown.items()):
+        values = [results["queries"][name]["ratios"][key] for name in names]
+        positions = [i + (index - (len(shown) - 1) / 2) * width for i in range(len(names))]
+        axes.bar(positions, values, width, label=label)
+    axes.axhline(
+        results.get("target_ratio", TARGET_RATIO),
+        color="black",
+        linestyle="--",
+        linewidth=1,
+        label="target",
+    )
+    axes.set_xticks(range(len(names)), [textwrap.fill(name, 16) for name in names])
+    axes.set_ylabel("ratio (median over rounds)")
+    axes.set_title("Row level security: cost against hand-written filters")
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / PLOT_NAME
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return [path]
