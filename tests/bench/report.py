@@ -64,6 +64,24 @@ def header(results: dict[str, dict[str, Any]]) -> str:
             f"| {machine['cpu']} | {machine['cores']} | {machine['memory_gib']} "
             f"| {', '.join(str(value) for value in machine['load_average'])} |"
         )
+    found = [
+        (family, *target)
+        for family, figures in results.items()
+        if hasattr(module := importlib.import_module(family), "targets")
+        for target in module.targets(figures)
+    ]
+    if found:
+        lines += [
+            "",
+            "## Targets at a glance",
+            "",
+            "| family | target | measured | |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {family} | {target} | {measured} | {'met' if met else '**missed**'} |"
+            for family, target, measured, met in found
+        ]
     lines += [
         "",
         "The machine is shared: the client, the server and PostgreSQL run on the same two "

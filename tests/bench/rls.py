@@ -606,6 +606,20 @@ def _slashed(ratios: tuple[float, ...]) -> str:
     return " / ".join(f"{value:.2f}" for value in ratios)
 
 
+def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(target, what was measured, met): each store-scoped query through row level
+    security against the hand-written filter."""
+    target = results.get("target_ratio", TARGET_RATIO)
+    return [
+        (
+            f"{name} as a store manager through RLS ≤ {target:g}x the hand-written filter",
+            f"{figures['ratios']['rls_vs_hand_written']:.2f}x",
+            figures["ratios"]["rls_vs_hand_written"] <= target,
+        )
+        for name, figures in results["queries"].items()
+    ]
+
+
 def _honest_notes(queries: dict[str, Any], target: float) -> list[str]:
     missed = [
         f"{name} ({figures['ratios']['rls_vs_hand_written']:.2f}x)"
