@@ -2,7 +2,7 @@
 
 Every search goes the server's way: a login-role connection, a transaction bound to the
 principal (mcp.bind_principal: read only, reader role), the statement
-semantic_search_products sends, rollback, DISCARD ALL. Recall@10 is measured against the
+semantic_search_products sends, rollback, the session cleaning. Recall@10 is measured against the
 exact top-10 of an exact scan in PostgreSQL (index scans disabled), for plain search and
 for in_stock_only as Seattle's manager (exact top-10 among products in stock at store 1).
 
@@ -22,9 +22,9 @@ exact neighbours are kept beside the data, in schema bench_vectors.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -39,6 +39,7 @@ from pgvector.psycopg import register_vector
 from psycopg import sql
 
 from zava_mcp import database, schema
+from zava_mcp.calls import CLEAN_SESSION
 from zava_mcp.config import Settings
 
 SEED = 20261201
@@ -572,7 +573,7 @@ def recall(found: Sequence[int], exact: Sequence[int], k: int = K) -> float:
 
 class Reader:
     """A login-role connection that calls like calls.Database: bind, one statement,
-    rollback, DISCARD ALL (not timed, as the pool does it after the call returns)."""
+    rollback, then the server's session cleaning (not timed)."""
 
     def __init__(self, url: str) -> None:
         self.conn = psycopg.connect(url, autocommit=True, prepare_threshold=None)
@@ -586,7 +587,7 @@ class Reader:
             self.conn.execute("select mcp.bind_principal(%s)", (principal,))
             row = self.conn.execute(statement, params).fetchone()
         elapsed = time.perf_counter() - begun
-        self.conn.execute("discard all")
+        self.conn.execute(CLEAN_SESSION)
         return (row[0] if row else None), elapsed
 
     def close(self) -> None:
@@ -839,7 +840,9 @@ def _owner_connection(url: str) -> psycopg.Connection:
 def run(
     quick: bool = False, rebuild: bool = False, sizes: Sequence[int] = FULL_SIZES
 ) -> dict[str, Any]:
-    """Measure every dataset size (quick: one small dataset, always built afresh)."""
+    """Measure every dataset size (quick: one small dataset, always built afresh;
+    ZAVA_BENCH_REBUILD=1 builds the cached ones again too)."""
+    rebuild = rebuild or os.environ.get("ZAVA_BENCH_REBUILD") == "1"
     if quick:
         sizes = (QUICK_SIZE,)
     results: dict[str, Any] = {
@@ -931,10 +934,26 @@ def _largest(results: dict[str, Any]) -> dict[str, Any]:
     return results["datasets"][max(results["datasets"], key=int)]
 
 
+def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(target, what was measured, met) at the largest dataset."""
+    count = _largest(results)["count"]
+    return [
+        (f"{label} at {count:,} vectors", value, passed)
+        for label, passed, value in _checks(results)
+    ]
+
+
 def _targets(results: dict[str, Any]) -> list[str]:
     """One line per target, met or missed, with the figure that decides it."""
+    count = _largest(results)["count"]
+    return [
+        f"- {'met' if passed else '**missed**'}: {label} at {count:,} vectors ({value})"
+        for label, passed, value in _checks(results)
+    ]
+
+
+def _checks(results: dict[str, Any]) -> list[tuple[str, bool, str]]:
     found = _largest(results)
-    count = found["count"]
     targets = results["targets"]
     checks = [
         (
@@ -948,6 +967,15 @@ def _targets(results: dict[str, Any]) -> list[str]:
             f"{found['plain']['median_ms']:.2f} ms",
         ),
     ]
+    # The issue states its latency target for vector search; the tool always sends
+    # query_text, so hybrid search is held to it as well.
+    checks.append(
+        (
+            f"hybrid (what the tool sends) median ≤ {targets['median_ms_at_1m']:g} ms",
+            found["hybrid"]["median_ms"] <= targets["median_ms_at_1m"],
+            f"{found['hybrid']['median_ms']:.0f} ms; see change 6",
+        )
+    )
     for max_rows in ("10", "20"):
         figure = found["in_stock"][max_rows]
         checks += [
@@ -962,10 +990,7 @@ def _targets(results: dict[str, Any]) -> list[str]:
                 f"{figure['full_rows_rate']:.0%} of queries",
             ),
         ]
-    return [
-        f"- {'met' if passed else '**missed**'}: {label} at {count:,} vectors ({value})"
-        for label, passed, value in checks
-    ]
+    return checks
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -976,12 +1001,12 @@ def markdown(results: dict[str, Any]) -> str:
     build = largest["build"]
     shape = build["shape"]
     parts = [
-        "## Vector search",
+        "## 3. Vector search",
         "",
         "`mcp.search_products` called the way `semantic_search_products` calls it: a "
         "pooled-style connection of the login role, a transaction bound to the principal "
         "(read only, reader role), the tool's own statement (the function wrapped in "
-        "`jsonb_agg`), rollback, `DISCARD ALL` (not timed). Latency is that whole call "
+        "`jsonb_agg`), rollback, the server's session cleaning (not timed). Latency is that whole call "
         "seen from the client. Recall@10 compares the first 10 product ids with the exact "
         "top-10 of a sequential scan in PostgreSQL (index scans off); for `in_stock_only` "
         "with the exact top-10 among the products in stock at Seattle (store 1). "
@@ -1036,7 +1061,7 @@ def markdown(results: dict[str, Any]) -> str:
             if build["index_notices"]
             else "pgvector did not warn that it spilled"
         )
-        + "). Build figures come from when the cached database was built; pass `--rebuild` "
+        + "). Build figures come from when the cached database was built; set `ZAVA_BENCH_REBUILD=1` "
         "to measure them again.",
         "",
         "### Search",
@@ -1076,7 +1101,10 @@ def markdown(results: dict[str, Any]) -> str:
         "m 24 rather than pgvector's 64 and 16, see changes 4 and 5 below.",
         f"- `hnsw.ef_search = {settings.get('hnsw.ef_search')}` and "
         f"`hnsw.iterative_scan = {settings.get('hnsw.iterative_scan')}`, pinned in the "
-        "function's SET clause so no session setting can change them. The sweep below is "
+        "function's SET clause so no session setting can change them. On these vectors "
+        "the sweep below finds ef_search 40 as good as 100 for about a millisecond less; "
+        "100 is kept as the margin for catalogs whose clusters are less tight, and above "
+        "it recall no longer moves while latency grows. The sweep is "
         "the function itself with that SET clause altered per point (ALTER FUNCTION in the "
         "benchmark's own database, put back afterwards).",
         f"- `hnsw.max_scan_tuples` is left at its default ({settings.get('hnsw.max_scan_tuples', '20000')}): "
@@ -1166,17 +1194,3 @@ def plots(results: dict[str, Any], directory: Path) -> list[Path]:
     figure.savefig(path, dpi=120)
     pyplot.close(figure)
     return [path]
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--rebuild", action="store_true", help="build the cached datasets again")
-    parser.add_argument("--sizes", type=int, nargs="*", help="dataset sizes (default 100k and 1M)")
-    arguments = parser.parse_args()
-    found = run(arguments.quick, arguments.rebuild, arguments.sizes or FULL_SIZES)
-    print(json.dumps(found, indent=2, default=str))
-
-
-if __name__ == "__main__":
-    main()
