@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -200,12 +201,27 @@ def save_results(
     document = {
         "family": family,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": _commit(),
         "machine": machine(),
         "quick": quick,
         **results,
     }
     path.write_text(json.dumps(document, indent=2, default=str) + "\n")
     return path
+
+
+def _commit() -> str | None:
+    """The commit of the code measured (zava_mcp's checkout), when it is a git checkout."""
+    try:
+        found = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return found.stdout.strip() or None
 
 
 def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -689,9 +689,10 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> str:
     lines = [
         "### Before and after the tuning",
         "",
-        f"Before: measured at {before['measured_at']} (load average "
+        "Before: the server and database code before the tuning, commit "
+        f"{before.get('commit') or 'unrecorded'}, measured at {before['measured_at']} (load average "
         f"{', '.join(str(v) for v in before['machine']['load_average'])}); after: "
-        f"{after['measured_at']} (load average "
+        f"commit {after.get('commit') or 'unrecorded'}, {after['measured_at']} (load average "
         f"{', '.join(str(v) for v in after['machine']['load_average'])}). The MCP tool, "
         "head office's key. CPU per call moves least with the machine's load.",
         "",

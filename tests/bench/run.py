@@ -7,7 +7,10 @@ docs/benchmarks/<family>.json; `--report` (or `report` alone) then rewrites
 docs/benchmarks.md and its plots from every saved file. `--quick` runs a small version
 of each, for a smoke test; its figures are saved apart and never reported. `--save-as
 before` keeps a family's figures as the baseline that the report compares the current
-ones with (measure it on the code before a change).
+ones with: measure it on the code before a change, e.g. with a checkout of the previous
+commit first on the path (`git worktree add /tmp/before HEAD~1`, then `PYTHONPATH=
+/tmp/before/server python tests/bench/run.py overhead --save-as before`, and copy
+/tmp/before/docs/benchmarks/overhead.before.json here).
 """
 
 from __future__ import annotations
