@@ -51,7 +51,8 @@ def header(results: dict[str, dict[str, Any]]) -> str:
         "rewrites it; `scripts/bench.sh overhead` runs one family, "
         "`scripts/bench.sh report` only rewrites this page from the saved figures in "
         "`docs/benchmarks/*.json`. The benchmarks use an embedded PostgreSQL of their own "
-        "under `.zava/bench-pgdata`; the large vector databases are built once and kept "
+        "under `.zava/bench-pgdata` (`ZAVA_BENCH_DATA_DIR` moves it); the large vector "
+        "databases are built once and kept "
         "there (`ZAVA_BENCH_REBUILD=1` builds them again).",
         "",
         "| family | measured at (UTC) | run s | CPU | cores | memory GiB | load average at start |",
