@@ -22,6 +22,7 @@ exact neighbours are kept beside the data, in schema bench_vectors.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -41,6 +42,7 @@ from psycopg import sql
 from zava_mcp import database, schema
 from zava_mcp.calls import CLEAN_SESSION
 from zava_mcp.config import Settings
+from zava_mcp.seed import SEED_DIR
 
 SEED = 20261201
 FULL_SIZES = (100_000, 1_000_000)
@@ -76,27 +78,6 @@ SEATTLE_SOLD_OUT = 0.02
 # the two cores both build.
 BUILD_SETTINGS = {"maintenance_work_mem": "4GB", "max_parallel_maintenance_workers": "2"}
 
-STORES = (
-    (1, "Zava Retail Seattle", measure.SEATTLE, False),
-    (2, "Zava Retail Bellevue", "6ba7b810-9dad-11d1-80b4-00c04fd430c8", False),
-    (3, "Zava Retail Tacoma", "a1b2c3d4-e5f6-7890-abcd-ef1234567890", False),
-    (4, "Zava Retail Spokane", "d8e9f0a1-b2c3-4567-8901-234567890abc", False),
-    (5, "Zava Retail Everett", "3b9ac9fa-cd5e-4b92-a7f2-b8c1d0e9f2a3", False),
-    (6, "Zava Retail Redmond", "e7f8a9b0-c1d2-3e4f-5678-90abcdef1234", False),
-    (7, "Zava Retail Kirkland", "9c8b7a65-4321-fed0-9876-543210fedcba", False),
-    (8, "Zava Retail Online", "2f4e6d8c-1a3b-5c7e-9f0a-b2d4f6e8c0a2", True),
-)
-CATEGORIES = (
-    "Hand Tools",
-    "Power Tools",
-    "Paint & Finishes",
-    "Hardware",
-    "Lumber & Building Materials",
-    "Electrical",
-    "Plumbing",
-    "Garden & Outdoor",
-    "Storage & Organization",
-)
 TYPE_KINDS = ("Basics", "Pro Line", "Compact", "Heavy Duty")
 VOCABULARY_SIZE = 3_000
 WORDS_PER_CLUSTER = 6
@@ -353,9 +334,10 @@ def _load(url: str, settings: Settings, corpus: Corpus) -> dict[str, Any]:
         conn.execute(f"drop index retail.{HNSW_INDEX}")
         conn.execute(f"drop index retail.{TEXT_INDEX}")
         with conn.transaction():
-            _insert_catalog(conn)
+            types, store_count = _insert_catalog(conn)
             for first in range(0, corpus.count, CHUNK):
-                _copy_chunk(conn, corpus, shapes, first, min(CHUNK, corpus.count - first))
+                size = min(CHUNK, corpus.count - first)
+                _copy_chunk(conn, corpus, shapes, first, size, types, store_count)
         load_seconds = time.perf_counter() - started
         begun = time.perf_counter()
         conn.execute(schema.render(TEXT_FILE, settings))
@@ -395,30 +377,47 @@ def _build_vector_index(conn: psycopg.Connection, settings: Settings) -> dict[st
     }
 
 
-def _insert_catalog(conn: psycopg.Connection) -> None:
+def _insert_catalog(conn: psycopg.Connection) -> tuple[list[tuple[int, str, str]], int]:
+    """The sample's own stores (the seed's first two steps, whose scratch schema goes at
+    once) and categories (its catalog file), with synthetic product types; returns the
+    types (category index, category, kind) and how many stores there are."""
+    for step in ("00_prepare.sql", "10_stores.sql"):
+        conn.execute((SEED_DIR / step).read_text())
+    conn.execute("drop schema zava_seed cascade")
+    categories = _categories()
+    types = _types(categories)
     with conn.cursor() as cursor:
         cursor.executemany(
-            "insert into retail.stores (store_id, store_name, rls_user_id, is_online) "
-            "values (%s, %s, %s, %s)",
-            STORES,
-        )
-        cursor.executemany(
             "insert into retail.categories (category_id, category_name) values (%s, %s)",
-            list(enumerate(CATEGORIES, start=1)),
+            list(enumerate(categories, start=1)),
         )
         cursor.executemany(
             "insert into retail.product_types (type_id, category_id, type_name) "
             "values (%s, %s, %s)",
-            [(t + 1, c + 1, f"{name} {kind}") for t, (c, name, kind) in enumerate(_types())],
+            [(t + 1, c + 1, f"{name} {kind}") for t, (c, name, kind) in enumerate(types)],
         )
+    found = conn.execute("select count(*) from retail.stores").fetchone()
+    return types, int(found[0]) if found else 0
 
 
-def _types() -> list[tuple[int, str, str]]:
-    return [(c, name, kind) for c, name in enumerate(CATEGORIES) for kind in TYPE_KINDS]
+def _categories() -> list[str]:
+    """The reference's categories, in the order of the sample's catalog file."""
+    with (SEED_DIR / "catalog" / "categories.csv").open(newline="") as catalog:
+        return [row["category_name"] for row in csv.DictReader(catalog)]
+
+
+def _types(categories: Sequence[str]) -> list[tuple[int, str, str]]:
+    return [(c, name, kind) for c, name in enumerate(categories) for kind in TYPE_KINDS]
 
 
 def _copy_chunk(
-    conn: psycopg.Connection, corpus: Corpus, shapes: Shapes, first: int, size: int
+    conn: psycopg.Connection,
+    corpus: Corpus,
+    shapes: Shapes,
+    first: int,
+    size: int,
+    types: list[tuple[int, str, str]],
+    store_count: int,
 ) -> None:
     """Products first..first+size-1 (ids from 1): rows, vectors and stock."""
     rng = np.random.default_rng([corpus.seed, 1, first])
@@ -430,7 +429,6 @@ def _copy_chunk(
     own = np.take_along_axis(shapes.cluster_words[clusters], order, axis=1)
     other = rng.integers(VOCABULARY_SIZE, size=(size, 2))
     prices = np.round(rng.uniform(5, 500, size), 2)
-    types = _types()
     words = shapes.vocabulary
     lines = []
     for i in range(size):
@@ -456,7 +454,7 @@ def _copy_chunk(
         copy.write(_binary_embeddings(ids, vectors, corpus.model))
     stock = rng.random(size)
     levels = rng.integers(1, 41, size=size)
-    elsewhere = rng.integers(2, len(STORES) + 1, size=size)
+    elsewhere = rng.integers(2, store_count + 1, size=size)
     rows = []
     for i in range(size):
         if stock[i] < SEATTLE_IN_STOCK + SEATTLE_SOLD_OUT:
