@@ -14,11 +14,13 @@ grant usage on schema retail to {{ reader }};                 -- the data
 grant select on all tables in schema retail to {{ reader }};  -- read-only, filtered by policies
 grant usage on schema mcp to {{ reader }};                    -- the API functions
 grant usage on schema mcp_internal to {{ reader }};           -- helpers the API and policies call
-revoke all on mcp_internal.principal_bindings from {{ reader }};  -- never sees or writes bindings
+revoke all on mcp_internal.principal_roles from {{ reader }};  -- whose role is whose: owner only
 
--- {{ login }}: binds a principal and switches to {{ reader }} (mcp.bind_principal); it
--- reads no table itself.
-grant usage on schema mcp to {{ login }};           -- mcp.bind_principal, mcp.current_principal
-grant usage on schema mcp_internal to {{ login }};  -- mcp_internal.record_binding
+-- Principal roles (db/principal_roles.sql): inherit {{ reader }}, nothing of their own.
+
+-- {{ login }}: checks keys, writes the audit trail and learns each principal's role,
+-- through functions; it reads no table itself.
+grant usage on schema mcp to {{ login }};           -- mcp.current_principal
+grant usage on schema mcp_internal to {{ login }};  -- authenticate_api_key, principal_role, record_audit, ...
 
 reset role;

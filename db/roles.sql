@@ -1,10 +1,13 @@
 -- Roles. Applied first, as the administrator that runs `zava-mcp db init`.
 --
 --   {{ owner }}   owns every object; nobody logs in as it.
---   {{ login }}   the server's login role: it may bind a principal for one transaction and
---                 switch into {{ reader }}, nothing else (it inherits no privileges).
---   {{ reader }}  what a tool call runs as: SELECT on retail, EXECUTE on the mcp API,
---                 no TEMP, no CREATE, no BYPASSRLS, not the owner.
+--   {{ login }}   the server's own login role: it checks API keys, writes the audit trail
+--                 and learns each principal's role; it reads no retail table and runs no
+--                 caller's SQL.
+--   {{ reader }}  the privileges of a tool call: SELECT on retail, EXECUTE on the mcp API,
+--                 no TEMP, no CREATE, no BYPASSRLS, not the owner. Nobody logs in as it:
+--                 every principal has a login role of its own that inherits it
+--                 (db/principal_roles.sql), and tool calls connect as those.
 -- Every object-level GRANT and REVOKE lives in db/privileges.sql; function EXECUTE is
 -- granted at the end of each function's own file.
 
@@ -42,14 +45,20 @@ alter role {{ reader }} nologin;
 alter role {{ login }} login;
 alter role {{ login }} set search_path = retail, public;
 
--- The login role may SET ROLE to the reader but inherits none of its privileges: a query
--- that resets its role with set_config('role', 'none', true) is left with nothing.
-grant {{ reader }} to {{ login }} with inherit false, set true;  -- noqa: PRS
+-- Earlier versions let the login role SET ROLE to the reader for every call; tool calls
+-- now log in as their principal's own role, and the server's role keeps out of them.
+do $login_membership$
+begin
+    if pg_has_role('{{ login }}', '{{ reader }}', 'member') then
+        revoke {{ reader }} from {{ login }};
+    end if;
+end
+$login_membership$;
 
 -- The administrator builds objects as the owner (on managed PostgreSQL the administrator
 -- is not a superuser and needs the membership to SET ROLE), and may switch to the reader
--- (inheriting nothing), so that mcp.bind_principal works for a DBA there too.
-grant {{ owner }} to current_user with set true;
+-- (inheriting nothing), which mcp.bind_principal gives a DBA for an unknown principal.
+grant {{ owner }} to current_user with set true;  -- noqa: PRS
 grant {{ reader }} to current_user with inherit false, set true;  -- noqa: PRS
 
 -- The owner creates the schemas. Nobody gets temporary objects in this database by
@@ -63,11 +72,12 @@ $database$;
 
 create extension if not exists vector;
 
--- PostgreSQL lets everyone execute a few functions that matter here. A query may reset its
--- role to the login role, which every pooled connection shares, and then cancel or
--- terminate the other callers' queries (pg_cancel_backend, pg_terminate_backend); and
--- pg_logical_emit_message writes WAL even in a read-only transaction. Only a superuser
--- may revoke them from PUBLIC; without one, say what the operator should do.
+-- PostgreSQL lets everyone execute a few functions that matter here: pg_logical_emit_message
+-- writes WAL even in a read-only transaction, and pg_cancel_backend/pg_terminate_backend
+-- signal any backend of the caller's own role. Callers are kept apart without this (each
+-- principal logs in as its own role, and PostgreSQL refuses to signal another role's
+-- backend), but where a superuser builds the database it revokes them from PUBLIC as well.
+-- Only a superuser may; without one, say what the operator may do.
 do $public_functions$
 declare
     target regprocedure;
@@ -83,8 +93,8 @@ begin
             execute format('revoke execute on function %s from public', target);
         end loop;
     else
-        raise warning 'not a superuser: pg_cancel_backend, pg_terminate_backend and pg_logical_emit_message stay executable by everyone'
-            using hint = 'Ask a superuser (or the service) to REVOKE EXECUTE on them FROM PUBLIC in this database; see docs/security.md.';
+        raise notice 'not a superuser: pg_logical_emit_message stays executable by everyone (it writes WAL, not data)'
+            using hint = 'A superuser may REVOKE EXECUTE on it FROM PUBLIC in this database; see docs/security.md.';
     end if;
 end
 $public_functions$;

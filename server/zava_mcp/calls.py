@@ -1,28 +1,45 @@
-"""Tool calls in the database: one read-only transaction bound to the caller.
+"""Tool calls in the database: one read-only transaction as the caller's own role.
 
-Every call takes a pooled connection of the login role, opens a transaction, binds the
-principal (mcp.bind_principal: read-only, reader role), runs one mcp.* function with
-bound parameters, and rolls back. A wall-clock budget covers the whole call; when it
-runs out the backend query is really cancelled (a cancel request to the server), so it
-holds whatever the query does to its own statement_timeout. A connection that ran a call
-goes back to the pool cleaned of what a rollback leaves behind, so nothing a call did
-survives into the next one.
+Every principal (head office, each store's manager) has a PostgreSQL login role of its
+own (db/principal_roles.sql), and a tool call runs on a connection that logged in as its
+principal's role, from a pool kept per principal. So PostgreSQL itself keeps callers
+apart: another role's statements read `<insufficient privilege>` in pg_stat_activity, and
+cancelling or terminating its backends is refused; a query that resets its role stays
+itself. The login is the binding, so nothing is written per call and hot standbys can
+serve the calls (read URLs), with the primary as the fallback.
+
+A call is `begin read only`, one mcp.* function with server-side parameters (the
+extended protocol, so no value of the caller's is ever part of a statement's text), a
+rollback, and the cleaning of what a rollback leaves behind, sent together in one
+pipeline (one round trip). A wall-clock budget covers the whole call; when it runs out the
+backend query is really cancelled (a cancel request to the server), so it holds whatever
+the query does to its own statement_timeout.
+
+The server's own role (the primary URL) checks keys, writes the audit trail and looks up
+each principal's role; it never runs a caller's SQL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, LiteralString
 
 import psycopg
 from pgvector.psycopg import register_vector_async
-from psycopg import sql
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from zava_mcp.config import Settings
+from zava_mcp.database import call_conninfo, login_url, principal_password
+
+log = logging.getLogger(__name__)
 
 
 class CallRefused(Exception):
@@ -40,37 +57,74 @@ class UnsafeLoginRole(RuntimeError):
 
 # What a rollback leaves in a session, undone before the connection serves another call:
 # cursors, settings (a rollback already reverts those a call changed), prepared statements,
-# listeners, session advisory locks, temporary objects, sequence state. Not DISCARD ALL:
-# its DISCARD PLANS would make every later call plan each statement of the mcp functions
-# again, for no safety (their plans are no state of the caller's), which costs more than
-# the call itself.
-CLEAN_SESSION = (
-    "close all; reset all; deallocate all; unlisten *; select pg_advisory_unlock_all(); "
-    "discard temp; discard sequences"
+# listeners, session advisory locks, temporary objects, sequence state. One statement each
+# (the extended protocol takes no lists). Not DISCARD ALL: its DISCARD PLANS would make
+# every later call plan each statement of the mcp functions again, for no safety (their
+# plans are no state of the caller's), which costs more than the call itself.
+CLEAN_SESSION: tuple[LiteralString, ...] = (
+    "close all",
+    "reset all",
+    "deallocate all",
+    "unlisten *",
+    "select pg_advisory_unlock_all()",
+    "discard temp",
+    "discard sequences",
 )
+# Idle connections of a principal are closed after this long.
+PRINCIPAL_IDLE_SECONDS = 60.0
+
+
+class UnknownPrincipal(CallRefused):
+    """The principal has no login role: it is neither head office nor a store's manager."""
 
 
 class Database:
-    """The login role's connection pool and the per-call lifecycle."""
+    """The server's own pool on the primary, and the pools of principals' calls."""
 
-    def __init__(self, url: str, *, budget_seconds: float, min_size: int = 1, max_size: int = 10):
+    def __init__(
+        self,
+        url: str,
+        *,
+        budget_seconds: float,
+        min_size: int = 1,
+        max_size: int = 10,
+        read_urls: Sequence[str] = (),
+        principal_pool_max: int = 5,
+        connections_max: int = 50,
+    ):
         self.budget_seconds = budget_seconds
-        # Connections that ran a caller's call since they were last cleaned; the others
-        # (key checks, audit batches, health checks) ran only the server's own queries.
-        self._dirty: weakref.WeakSet[psycopg.AsyncConnection] = weakref.WeakSet()
         self.pool = AsyncConnectionPool(
             url,
             min_size=min_size,
             max_size=max_size,
-            # No server-side prepared statements: cleaning a session deallocates them.
             kwargs={"autocommit": True, "prepare_threshold": None},
-            configure=_configure,
-            reset=self._clean,
             open=False,
+        )
+        self.calls = PrincipalPools(
+            call_conninfo(url, read_urls),
+            server_password=psycopg.conninfo.conninfo_to_dict(url).get("password"),
+            pool_max=principal_pool_max,
+            connections_max=connections_max,
+        )
+        # Principals' roles, looked up once: a role never changes its principal.
+        self._roles: dict[uuid.UUID, str] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        server = settings.server
+        return cls(
+            login_url(settings),
+            budget_seconds=server.time_budget_seconds,
+            min_size=server.pool_min_size,
+            max_size=server.pool_max_size,
+            read_urls=server.read_urls,
+            principal_pool_max=server.principal_pool_max,
+            connections_max=server.connections_max,
         )
 
     async def open(self) -> None:
-        """Open the pool and refuse to go on if the login role could bypass RLS."""
+        """Open the pool and refuse to go on if the login role or any principal's role
+        could bypass RLS or act as another."""
         await self.pool.open(wait=True, timeout=30)
         async with self.pool.connection() as conn:
             cursor = await conn.execute("select mcp_internal.login_role_problems()")
@@ -78,11 +132,12 @@ class Database:
         problems = row[0] if row else ["the database returned no answer"]
         if problems:
             raise UnsafeLoginRole(
-                "refusing to serve: the login role must not bypass row level security: "
-                + "; ".join(problems)
+                "refusing to serve: no role that serves tool calls may bypass row level "
+                "security or act as another: " + "; ".join(problems)
             )
 
     async def close(self) -> None:
+        await self.calls.close()
         await self.pool.close()
 
     async def healthy(self) -> bool:
@@ -118,23 +173,38 @@ class Database:
         return row[0] if row else "unknown"
 
     def pool_stats(self) -> dict[str, int]:
-        return self.pool.get_stats()
+        """The connections of principals' calls, added up over their pools."""
+        return self.calls.stats()
+
+    async def _role_of(self, principal: uuid.UUID) -> str:
+        role = self._roles.get(principal)
+        if role is None:
+            async with self.pool.connection(timeout=self.budget_seconds) as conn:
+                cursor = await conn.execute("select mcp_internal.principal_role(%s)", (principal,))
+                row = await cursor.fetchone()
+            if not row or row[0] is None:
+                # Not remembered: `db init` gives a store added later its role.
+                raise UnknownPrincipal(
+                    f"principal {principal} has no access: it is neither head office nor a "
+                    "store's manager (after adding a store, run `zava-mcp db init`)"
+                )
+            role = self._roles[principal] = row[0]
+        return role
 
     async def call(self, principal: uuid.UUID, query: LiteralString, params: Sequence[Any]) -> Any:
         """Run one query as the principal and return the first column of its first row."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.budget_seconds
+        role = None
         try:
-            async with self.pool.connection(timeout=self.budget_seconds) as conn:
-                self._dirty.add(conn)
+            async with asyncio.timeout_at(deadline):
+                role = await self._role_of(principal)
+            async with self.calls.connection(role, timeout=deadline - loop.time()) as conn:
                 # When the budget runs out (or the caller goes away) the task is cancelled,
                 # and psycopg then sends the server a cancel request for the running query
                 # and waits for it to stop before the transaction is rolled back.
                 async with asyncio.timeout_at(deadline):
-                    answer = await _bound_call(conn, principal, query, params)
-                # The call cleaned its session itself.
-                self._dirty.discard(conn)
-                return answer
+                    return await _call_in_pipeline(conn, query, params)
         except TimeoutError:
             raise BudgetExceeded(
                 f"the call took longer than its time budget of {self.budget_seconds:g} s and was "
@@ -144,40 +214,135 @@ class Database:
             raise BudgetExceeded(
                 f"no database connection was free within {self.budget_seconds:g} s; try again"
             ) from None
+        except psycopg.OperationalError as error:
+            if error.sqlstate is None:  # the connection itself failed, not the statement
+                if role:
+                    self.calls.check_soon(role)
+                raise CallRefused(
+                    "the database connection was lost (the server may be restarting or "
+                    "failing over to another host); try again"
+                ) from None
+            raise CallRefused(_describe(error)) from None
         except psycopg.Error as error:
             raise CallRefused(_describe(error)) from None
+
+
+class PrincipalPools:
+    """A connection pool per principal's login role, opened when the principal first
+    calls. At most connections_max connections in all: when a new principal needs a pool
+    and there is no room, the least recently used pool with no call in flight is closed."""
+
+    def __init__(
+        self, conninfo: str, *, server_password: str | None, pool_max: int, connections_max: int
+    ):
+        self.conninfo = conninfo
+        self.server_password = server_password
+        self.pool_max = pool_max
+        self.max_pools = max(1, connections_max // pool_max)
+        self._pools: OrderedDict[str, AsyncConnectionPool] = OrderedDict()
+        self._in_flight: dict[str, int] = {}
+        self._lock = asyncio.Lock()
+        # Connections that ran a caller's call and were not cleaned by it.
+        self._dirty: weakref.WeakSet[psycopg.AsyncConnection] = weakref.WeakSet()
+        self._checks: set[asyncio.Task[None]] = set()
+
+    @contextlib.asynccontextmanager
+    async def connection(
+        self, role: str, *, timeout: float
+    ) -> AsyncIterator[psycopg.AsyncConnection]:
+        pool = await self._pool_for(role)
+        try:
+            async with pool.connection(timeout=max(timeout, 0.001)) as conn:
+                self._dirty.add(conn)
+                yield conn
+                self._dirty.discard(conn)  # the call cleaned its session itself
+        finally:
+            self._in_flight[role] -= 1
+
+    async def _pool_for(self, role: str) -> AsyncConnectionPool:
+        async with self._lock:
+            pool = self._pools.get(role)
+            if pool is None:
+                while len(self._pools) >= self.max_pools:
+                    idle = next((name for name in self._pools if not self._in_flight[name]), None)
+                    if idle is None:
+                        raise PoolTimeout("every principal's pool is in use")
+                    await self._pools.pop(idle).close()
+                    del self._in_flight[idle]
+                pool = AsyncConnectionPool(
+                    self.conninfo,
+                    min_size=0,
+                    max_size=self.pool_max,
+                    max_idle=PRINCIPAL_IDLE_SECONDS,
+                    kwargs={
+                        "user": role,
+                        "password": principal_password(self.server_password, role)
+                        if self.server_password
+                        else None,
+                        "autocommit": True,
+                        "prepare_threshold": None,
+                    },
+                    configure=_configure,
+                    reset=self._clean,
+                    name=role,
+                    open=False,
+                )
+                await pool.open()
+                self._pools[role] = pool
+                self._in_flight[role] = 0
+            self._pools.move_to_end(role)
+            self._in_flight[role] += 1
+            return pool
+
+    def check_soon(self, role: str) -> None:
+        """A connection of this role broke: drop its pool's other broken connections now,
+        rather than fail a call on each."""
+        pool = self._pools.get(role)
+        if pool is not None:
+            task = asyncio.get_running_loop().create_task(pool.check())
+            self._checks.add(task)
+            task.add_done_callback(self._checks.discard)
+
+    def stats(self) -> dict[str, int]:
+        total: dict[str, int] = {"pools": len(self._pools)}
+        for pool in self._pools.values():
+            for key, value in pool.get_stats().items():
+                total[key] = total.get(key, 0) + value
+        return total
+
+    async def close(self) -> None:
+        async with self._lock:
+            for pool in self._pools.values():
+                await pool.close()
+            self._pools.clear()
+            self._in_flight.clear()
 
     async def _clean(self, conn: psycopg.AsyncConnection) -> None:
         """The pool's reset: clean a connection whose call ended early (an error, the
         budget) before it serves again."""
         if conn in self._dirty:
-            await conn.execute(CLEAN_SESSION)
+            for statement in CLEAN_SESSION:
+                await conn.execute(statement)
             self._dirty.discard(conn)
 
 
-async def _bound_call(
-    conn: psycopg.AsyncConnection, principal: uuid.UUID, query: LiteralString, params: Sequence[Any]
+async def _call_in_pipeline(
+    conn: psycopg.AsyncConnection, query: LiteralString, params: Sequence[Any]
 ) -> Any:
-    """The whole call in one round trip: begin, bind, the query, rollback and the cleaning,
-    as one simple-protocol string. The values are quoted by the driver (client-side
-    binding) and PostgreSQL parses the whole string before it runs any of it, so nothing
-    in a value can change how the rest is read. If a statement fails, the ones after it do
-    not run: the transaction is rolled back here and the pool cleans the session."""
-    cursor = psycopg.AsyncClientCursor(conn)
+    """begin read only, the query, rollback and the cleaning, in one round trip. If a
+    statement fails, the ones after it do not run: the transaction is rolled back here
+    and the pool's reset cleans the session."""
     try:
-        await cursor.execute(
-            sql.SQL("begin; select mcp.bind_principal(%s); ")
-            + sql.SQL(query)
-            + sql.SQL("; rollback; " + CLEAN_SESSION),
-            (principal, *params),
-        )
+        async with conn.pipeline():
+            await conn.execute("begin read only")
+            cursor = await conn.execute(query, params)
+            await conn.execute("rollback")
+            for statement in CLEAN_SESSION:
+                await conn.execute(statement)
     except BaseException:
         if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
             await conn.rollback()
         raise
-    # Results come one per statement: begin, bind, then the query's.
-    cursor.nextset()
-    cursor.nextset()
     row = await cursor.fetchone()
     return row[0] if row else None
 

@@ -144,6 +144,14 @@ def _serve_options(parser: argparse.ArgumentParser) -> None:
         help="keys (default): bearer API keys; header: the reference's x-rls-user-id",
     )
     parser.add_argument(
+        "--read-url",
+        action="append",
+        dest="read_urls",
+        metavar="URL",
+        help="a hot standby to serve tool calls (repeatable; default ZAVA_READ_URLS); "
+        "the primary serves them when no standby answers",
+    )
+    parser.add_argument(
         "--stateless",
         action="store_true",
         default=None,
@@ -157,6 +165,7 @@ def _with_serve_options(settings: Settings, args: argparse.Namespace) -> Setting
         "port": args.port,
         "identity": args.identity,
         "stateless": args.stateless,
+        "read_urls": tuple(args.read_urls) if args.read_urls else None,
     }
     changes = {name: value for name, value in given.items() if value is not None}
     return dataclasses.replace(settings, server=dataclasses.replace(settings.server, **changes))
@@ -214,14 +223,10 @@ async def _serve_stdio(settings: Settings) -> None:
 def _runtime(settings: Settings) -> Runtime:
     from zava_mcp.tools import Runtime
 
-    pool = Database(
-        database.login_url(settings),
-        budget_seconds=settings.server.time_budget_seconds,
-        min_size=settings.server.pool_min_size,
-        max_size=settings.server.pool_max_size,
-    )
     provider = provider_from_settings(settings.embeddings)
-    return Runtime.create(pool, QueryEmbedder(provider, settings.embeddings.cache_size))
+    return Runtime.create(
+        Database.from_settings(settings), QueryEmbedder(provider, settings.embeddings.cache_size)
+    )
 
 
 def _embed(settings: Settings, args: argparse.Namespace) -> None:
@@ -369,16 +374,16 @@ def _seed(settings: Settings, scale: float, random_seed: int) -> None:
     def on_step(step: str, seconds: float) -> None:
         console.print(f"  {step:<16} {seconds:6.1f} s")
 
-    report = seed(
-        url, scale=scale, random_seed=random_seed, owner_role=settings.owner_role, on_step=on_step
-    )
+    report = seed(url, scale=scale, random_seed=random_seed, settings=settings, on_step=on_step)
     counts = ", ".join(f"{count:,} {table}" for table, count in report.counts.items())
     console.print(f"sample data loaded in {report.seconds:.1f} s: {counts}")
 
 
 def _drop_schemas(url: str) -> None:
+    roles = database.principal_roles(url)
     with psycopg.connect(url) as conn:
         conn.execute("drop schema if exists retail, mcp, mcp_internal cascade")
+        database.drop_roles(conn, roles)
 
 
 if __name__ == "__main__":  # pragma: no cover

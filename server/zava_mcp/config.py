@@ -65,8 +65,11 @@ class ServerSettings:
     stateless: bool
     time_budget_seconds: float
     max_rows: int
-    pool_min_size: int
+    pool_min_size: int  # the server's own pool (key checks, audit, health)
     pool_max_size: int
+    principal_pool_max: int  # connections one process keeps for one principal's calls
+    connections_max: int  # connections one process keeps for all principals' calls
+    read_urls: tuple[str, ...]  # hosts that serve tool calls (hot standbys); () = the primary
     allowed_hosts: tuple[str, ...]
 
 
@@ -79,6 +82,8 @@ class Settings:
     data_dir: where the embedded PostgreSQL keeps its files.
     database_name: the database created inside the embedded PostgreSQL.
     owner_role, login_role, reader_role: the three roles db/roles.sql creates.
+    principal_connection_limit: CONNECTION LIMIT of each principal's login role, a bound
+        across every server process.
     """
 
     database_url: str | None
@@ -87,6 +92,7 @@ class Settings:
     owner_role: str
     login_role: str
     reader_role: str
+    principal_connection_limit: int
     embeddings: EmbeddingSettings
     server: ServerSettings
     jwt: JwtSettings | None = None  # OIDC/JWT bearer tokens beside API keys (ZAVA_JWT_*)
@@ -103,6 +109,7 @@ class Settings:
             owner_role=env.get("ZAVA_OWNER_ROLE") or "zava_owner",
             login_role=env.get("ZAVA_LOGIN_ROLE") or "zava_server",
             reader_role=env.get("ZAVA_READER_ROLE") or "zava_reader",
+            principal_connection_limit=_number(env, "ZAVA_PRINCIPAL_CONNECTION_LIMIT", 40, int),
             embeddings=_embedding_settings(env),
             server=_server_settings(env),
             jwt=JwtSettings.from_env(env),
@@ -127,6 +134,11 @@ class Settings:
                 )
         if len({self.owner_role, self.login_role, self.reader_role}) != 3:
             raise ConfigError("the owner, login and reader roles must be three different roles")
+        if not 1 <= self.principal_connection_limit <= 10000:
+            raise ConfigError(
+                f"ZAVA_PRINCIPAL_CONNECTION_LIMIT={self.principal_connection_limit} must be "
+                "between 1 and 10000"
+            )
         if not _DATABASE_NAME.match(self.database_name):
             raise ConfigError(f"ZAVA_DATABASE={self.database_name!r} is not a plain database name")
         if not 1 <= self.embedding_dim <= 16000:
@@ -141,6 +153,7 @@ class Settings:
             "owner": self.owner_role,
             "login": self.login_role,
             "reader": self.reader_role,
+            "principal_connection_limit": self.principal_connection_limit,
             "embedding_dim": self.embedding_dim,
         }
 
@@ -198,6 +211,13 @@ def _server_settings(env: dict[str, str]) -> ServerSettings:
         raise ConfigError(
             f"ZAVA_POOL_MIN={pool_min} and ZAVA_POOL_MAX={pool_max}: need 0 <= min <= max and max >= 1"
         )
+    principal_pool_max = _number(env, "ZAVA_PRINCIPAL_POOL_MAX", 5, int)
+    connections_max = _number(env, "ZAVA_CONNECTIONS_MAX", 50, int)
+    if not 1 <= principal_pool_max <= connections_max:
+        raise ConfigError(
+            f"ZAVA_PRINCIPAL_POOL_MAX={principal_pool_max} and ZAVA_CONNECTIONS_MAX="
+            f"{connections_max}: need 1 <= per principal <= in all"
+        )
     hosts = tuple(
         host.strip() for host in (env.get("ZAVA_ALLOWED_HOSTS") or "").split(",") if host.strip()
     )
@@ -212,6 +232,10 @@ def _server_settings(env: dict[str, str]) -> ServerSettings:
         max_rows=max_rows,
         pool_min_size=pool_min,
         pool_max_size=pool_max,
+        principal_pool_max=principal_pool_max,
+        connections_max=connections_max,
+        # Whitespace separates them: a libpq URL may itself list hosts with commas.
+        read_urls=tuple((env.get("ZAVA_READ_URLS") or "").split()),
         allowed_hosts=hosts,
     )
 

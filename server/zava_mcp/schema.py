@@ -1,8 +1,10 @@
 """Builds the database from db/: roles, schema, functions, policies, privileges.
 
 The order is fixed and readable: db/roles.sql, then db/schema/, db/functions/ and
-db/policies/ (each in file-name order), then db/privileges.sql. Every file is idempotent,
-so building an already built database is safe and only replaces functions and policies.
+db/policies/ (each in file-name order), db/privileges.sql, and last db/principal_roles.sql
+(a login role for every principal; seeding applies it again for the stores it adds).
+Every file is idempotent, so building an already built database is safe and only
+replaces functions and policies.
 Jinja2 renders the few values that vary (role names, the vector dimension) and nothing
 else.
 """
@@ -30,7 +32,11 @@ def build_files(db_dir: Path = DB_DIR) -> list[Path]:
         *sorted((db_dir / "functions").glob("*.sql")),
         *sorted((db_dir / "policies").glob("*.sql")),
         db_dir / "privileges.sql",
+        db_dir / PRINCIPAL_ROLES,
     ]
+
+
+PRINCIPAL_ROLES = "principal_roles.sql"
 
 
 def render(path: Path, settings: Settings) -> str:

@@ -15,7 +15,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from zava_mcp.config import DB_DIR
+from zava_mcp.config import DB_DIR, Settings
+from zava_mcp.schema import PRINCIPAL_ROLES, render
 
 SEED_DIR = DB_DIR / "seed"
 CATALOG_FILES = {
@@ -45,21 +46,24 @@ def seed(
     *,
     scale: float = 1.0,
     random_seed: int = 42,
-    owner_role: str = "zava_owner",
+    settings: Settings | None = None,
     on_step: Callable[[str, float], None] = lambda step, seconds: None,
 ) -> SeedReport:
     """Replace the retail data with freshly generated sample data.
 
     It runs as the owner of the tables (the administrator must be a member, as
     `db init` arranges): on managed PostgreSQL the administrator is no superuser, and row
-    level security would refuse its writes. on_step(name, seconds) is called after each
-    step, for progress output.
+    level security would refuse its writes. Then, as the administrator and in the same
+    transaction, it gives every store's manager a login role (db/principal_roles.sql).
+    settings names the roles (default: the default roles). on_step(name, seconds) is
+    called after each step, for progress output.
     """
+    settings = settings or Settings.from_env({})
     if not 0 < scale <= 1000:
         raise ValueError(f"scale must be above 0 and at most 1000, not {scale}")
     started = time.perf_counter()
     with psycopg.connect(url) as conn:
-        conn.execute(sql.SQL("set local role {}").format(sql.Identifier(owner_role)))
+        conn.execute(sql.SQL("set local role {}").format(sql.Identifier(settings.owner_role)))
         conn.execute("select set_config('zava_seed.seed', %s, true)", (str(random_seed),))
         conn.execute("select set_config('zava_seed.scale', %s, true)", (repr(scale),))
         # Parallel plans would not change the data (the generator hashes, it does not
@@ -71,6 +75,8 @@ def seed(
             if step.name == CATALOG_AFTER_STEP:
                 _copy_catalog(conn)
             on_step(step.stem, time.perf_counter() - step_started)
+        conn.execute("reset role")
+        conn.execute(render(DB_DIR / PRINCIPAL_ROLES, settings))
         counts = {
             table: conn.execute(f"select count(*) from retail.{table}").fetchone()[0]  # type: ignore[index]
             for table in (

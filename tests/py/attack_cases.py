@@ -262,7 +262,6 @@ for sql in [
     "select (mcp.run_query('select " + ORDERS_SEEN.replace("'", "''") + " from retail.orders "
     f"where {forge.replace(chr(39), chr(39) * 2)} is not null') -> 'rows' -> 0 -> 0) as stores",
     f"select mcp_internal.visible_store_ids() as stores, {forge}",
-    f"select set_config('role', 'zava_reader', true), {ORDERS_SEEN} from retail.orders",
     f"with r as (select set_config('role', 'none', true) as reset_to) "
     f"select (select reset_to from r) as reset_to, {ORDERS_SEEN} from retail.orders",
     "select array_agg(distinct o.store_id order by o.store_id) as stores from retail.orders o "
@@ -270,11 +269,14 @@ for sql in [
     f"select set_config('role', null, true) as reset_role, {ORDERS_SEEN} from retail.orders",
     f"select set_config('session_authorization', null, true) as reset_auth, {ORDERS_SEEN} "
     "from retail.orders",
+    # A principal's login role reset to itself still reads through the policies.
+    "select set_config('role', 'none', true), (mcp.run_query('select array_agg(distinct "
+    "store_id order by store_id) from retail.orders') -> 'rows' -> 0 -> 0) as stores",
 ]:
     query(FORGING, "P2", sql, ANSWERED, stores=SEATTLE_ONLY)
 
-# As the login role a query may read what pg_stat_activity shows of the other pooled
-# backends: their statements carry only placeholders ($1), never a caller's values.
+# Reset to its login role, a query reads in pg_stat_activity only its own principal's
+# backends, whose statements carry only placeholders ($1), never a caller's values.
 query(
     FORGING,
     "P2",
@@ -284,6 +286,16 @@ query(
     "where r.reset_to is not null and datname = current_database()) as a",
     ANSWERED,
     forbid=("@example.com", "Zava Retail"),
+)
+
+# Every principal's role is visible in pg_roles; whose it is, only to itself.
+query(
+    FORGING,
+    "P2",
+    "select rolname, mcp_internal.principal_of_role(rolname)::text as principal "
+    "from pg_roles where rolname like 'zava_p_%'",
+    ANSWERED,
+    forbid=(HEAD_OFFICE, BELLEVUE),
 )
 
 query(
@@ -343,14 +355,18 @@ for sql, message in [
         'permission denied to set role "zava_owner"',
     ),
     (
-        "select set_config('role', 'zava_server', true), query_to_xml('select array_agg(distinct "
-        "store_id) from retail.orders', true, true, '')",
-        "permission denied for schema retail",
+        f"select set_config('role', 'zava_reader', true), {ORDERS_SEEN} from retail.orders",
+        'permission denied to set role "zava_reader"',
     ),
     (
-        "select set_config('role', 'none', true), query_to_xml('select array_agg(distinct store_id) "
-        "from retail.orders', true, true, '')",
-        "permission denied for schema retail",
+        "select set_config('role', 'zava_server', true), query_to_xml('select array_agg(distinct "
+        "store_id) from retail.orders', true, true, '')",
+        'permission denied to set role "zava_server"',
+    ),
+    (
+        "select set_config('role', rolname, true) from pg_roles where rolname like 'zava_p_%' "
+        "and rolname <> current_user limit 1",
+        "permission denied to set role",
     ),
     (
         "select set_config('session_authorization', 'postgres', true)",
@@ -363,7 +379,7 @@ for sql, message in [
     (
         "select set_config('session_authorization', 'zava_server', true), query_to_xml('select "
         "count(*) from retail.orders', true, true, '')",
-        "permission denied for schema retail",
+        'permission denied to set session authorization "zava_server"',
     ),
     (
         "select set_config('row_security', 'off', true), query_to_xml('select array_agg(distinct "
@@ -377,33 +393,32 @@ for sql, message in [
     (
         "select set_config('role', 'none', true), query_to_xml('select mcp.bind_principal("
         f"''{HEAD_OFFICE}'')', true, true, '')",
-        ONLY_READS,
+        "permission denied for function bind_principal",
     ),
     (
-        "select set_config('role', 'none', true), query_to_xml('select "
-        f"mcp_internal.record_binding(''{HEAD_OFFICE}'')', true, true, '')",
-        ONLY_READS,
+        f"select set_config('role', 'none', true), mcp_internal.principal_role('{HEAD_OFFICE}')",
+        "permission denied for function principal_role",
     ),
     (
         f"select mcp.bind_principal('{HEAD_OFFICE}')",
         "permission denied for function bind_principal",
     ),
     (
-        f"select mcp_internal.record_binding('{HEAD_OFFICE}')",
-        "permission denied for function record_binding",
+        f"select mcp_internal.principal_role('{HEAD_OFFICE}')",
+        "permission denied for function principal_role",
     ),
     (
-        "select * from mcp_internal.principal_bindings",
-        "permission denied for table principal_bindings",
+        "select * from mcp_internal.principal_roles",
+        "permission denied for table principal_roles",
     ),
     (
-        "with bound as (insert into mcp_internal.principal_bindings values (pg_backend_pid(), "
-        f"pg_current_xact_id(), '{HEAD_OFFICE}') returning *) select * from bound",
+        "with bound as (insert into mcp_internal.principal_roles (role_name, rls_user_id) "
+        f"values (current_user, '{HEAD_OFFICE}') returning *) select * from bound",
         ONLY_READS,
     ),
     (
-        f"with bound as (update mcp_internal.principal_bindings set rls_user_id = '{HEAD_OFFICE}' "
-        "returning *) select * from bound",
+        f"with bound as (update mcp_internal.principal_roles set rls_user_id = '{HEAD_OFFICE}' "
+        "where role_name = current_user returning *) select * from bound",
         ONLY_READS,
     ),
     ("select query_to_xml('set role zava_owner', true, true, '')", "SET " + NOT_VOLATILE),
@@ -414,8 +429,8 @@ for sql, message in [
     ("set role zava_owner", starts_with("SET")),
     ("set session authorization postgres", starts_with("SET")),
     (f"set mcp.principal = '{HEAD_OFFICE}'", starts_with("SET")),
-    # Dropping to the login role must not let a query act on other callers' connections:
-    # db init revokes these functions from PUBLIC (it runs as a superuser here).
+    # Where a superuser built the database these are revoked from PUBLIC too (callers are
+    # kept apart by their roles either way: tests/py/test_isolation.py).
     (
         "select set_config('role', 'none', true), pg_cancel_backend(pg_backend_pid())",
         "permission denied for function pg_cancel_backend",
@@ -907,7 +922,7 @@ for names, expect, message in [
     (["orders' or '1'='1"], REFUSED, UNKNOWN_TABLE),
     (['orders"; drop table retail.orders; --'], REFUSED, UNKNOWN_TABLE),
     (["pg_catalog.pg_authid"], REFUSED, UNKNOWN_TABLE),
-    (["mcp_internal.principal_bindings"], REFUSED, UNKNOWN_TABLE),
+    (["mcp_internal.principal_roles"], REFUSED, UNKNOWN_TABLE),
     (["mcp_internal.api_keys"], REFUSED, UNKNOWN_TABLE),
     (["information_schema.tables"], REFUSED, UNKNOWN_TABLE),
     (["../etc/passwd"], REFUSED, UNKNOWN_TABLE),

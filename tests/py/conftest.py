@@ -70,7 +70,7 @@ def seeded() -> Iterator[tuple[Settings, str]]:
     database.drop_embedded_database(settings)
     url = database.admin_url(settings)
     schema.build(url, settings)
-    seed(url, scale=0.02, random_seed=7)
+    seed(url, scale=0.02, random_seed=7, settings=settings)
     yield settings, url
     with psycopg.connect(database.admin_url(replace_database(settings, "postgres"))) as conn:
         names = [
@@ -122,10 +122,9 @@ def free_port() -> int:
 def run_server(settings: Settings, provider: EmbeddingProvider) -> Iterator[str]:
     """Serve the HTTP app on settings.server.port in a background thread until the block
     ends; yields the base URL."""
-    pool = Database(
-        database.login_url(settings), budget_seconds=settings.server.time_budget_seconds
+    runtime = Runtime.create(
+        Database.from_settings(settings), QueryEmbedder(provider, settings.embeddings.cache_size)
     )
-    runtime = Runtime.create(pool, QueryEmbedder(provider, settings.embeddings.cache_size))
     app = http_app(settings, build_server(settings, runtime), runtime)
     with serving(app, port=settings.server.port, lifespan="on") as base_url:
         yield base_url

@@ -601,10 +601,10 @@ select
 
 
 def fresh_state(served) -> list[Any]:
-    """STATE_QUERY as a tool call would run it, on a brand-new connection of the login role."""
-    conn = psycopg.connect(database.login_url(served.settings), autocommit=True)
+    """STATE_QUERY as a tool call would run it, on a brand-new connection of Seattle's role."""
+    conn = psycopg.connect(database.principal_url(served.settings, SEATTLE), autocommit=True)
     with conn, conn.transaction(force_rollback=True):
-        conn.execute("select mcp.bind_principal(%s)", (SEATTLE,))
+        conn.execute("set transaction read only")
         answer = conn.execute("select mcp.run_query(%s, 10)", (STATE_QUERY,)).fetchone()[0]
     return answer["rows"][0][1:]
 
@@ -633,15 +633,15 @@ async def test_zz_no_pooled_connection_carries_state(served):
     with psycopg.connect(served.admin_url) as conn:
         advisory, idle_in_transaction = conn.execute(
             """
+            with callers as (select role_name from mcp_internal.principal_roles)
             select
                 (select count(*) from pg_locks l join pg_stat_activity a using (pid)
-                 where l.locktype = 'advisory' and a.usename = %(login)s
+                 where l.locktype = 'advisory' and a.usename in (select * from callers)
                    and a.datname = current_database()),
                 (select count(*) from pg_stat_activity
-                 where usename = %(login)s and datname = current_database()
+                 where usename in (select * from callers) and datname = current_database()
                    and state like 'idle in transaction%%')
-            """,
-            {"login": served.settings.login_role},
+            """
         ).fetchone()
     assert advisory == 0
     assert idle_in_transaction == 0

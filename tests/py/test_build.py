@@ -12,10 +12,10 @@ from zava_mcp import database, schema
 from zava_mcp.config import DB_DIR, ConfigError, Settings
 
 
-def test_build_order_is_roles_schema_functions_policies_privileges():
+def test_build_order_is_roles_schema_functions_policies_privileges_principal_roles():
     files = schema.build_files()
     kinds = [path.parent.name if path.parent != DB_DIR else path.stem for path in files]
-    order = ["roles", "schema", "functions", "policies", "privileges"]
+    order = ["roles", "schema", "functions", "policies", "privileges", "principal_roles"]
     assert [kind for i, kind in enumerate(kinds) if i == 0 or kinds[i - 1] != kind] == order
     assert all(path.exists() for path in files)
 

@@ -60,14 +60,20 @@ async def test_a_valid_key_is_accepted(served):
     assert response.status_code == 200
 
 
-async def test_an_unknown_principal_sees_nothing(served):
+async def test_an_unknown_principal_gets_no_connection_and_a_clear_error(served):
+    """A key for a principal that is neither head office nor a store's manager has no
+    login role, so its calls never reach the database."""
     async with mcp_client(served.url, bearer(served.keys["unknown"])) as client:
         orders = await client.call_tool("execute_sales_query", {"postgresql_query": COUNT_BY_STORE})
         products = await client.call_tool(
             "execute_sales_query", {"postgresql_query": "select count(*) from retail.products"}
         )
-    assert orders.structured_content["rows"] == []
-    assert products.structured_content["rows"] == [[0]]
+    for result in (orders, products):
+        assert result.is_error
+        assert result.structured_content is None
+        assert "has no access: it is neither head office nor a store's manager" in (
+            result.content[0].text
+        )
 
 
 async def test_protected_resource_metadata_is_served(served):

@@ -52,6 +52,7 @@ def managed(seeded):
     params["user"] = admin_role
     admin_url = make_conninfo("", **params)
     yield dataclasses.replace(settings, database_url=admin_url), admin_url
+    # The superuser drops the database and the principals' roles the build created.
     database.drop_embedded_database(dataclasses.replace(settings, database_url=None))
     with psycopg.connect(superuser_url, autocommit=True) as conn:
         for role in (settings.login_role, settings.reader_role, settings.owner_role, admin_role):
@@ -67,7 +68,7 @@ def test_a_non_superuser_administrator_builds_seeds_and_embeds(managed, local_pr
     assert not superuser and not bypass
     schema.build(admin_url, settings)
     schema.build(admin_url, settings)  # again: idempotent for this administrator too
-    report = seed(admin_url, scale=0.01, random_seed=11, owner_role=settings.owner_role)
+    report = seed(admin_url, scale=0.01, random_seed=11, settings=settings)
     assert report.counts["orders"] > 0
     embedded = asyncio.run(
         embed_products(admin_url, local_provider, owner_role=settings.owner_role)
@@ -75,14 +76,13 @@ def test_a_non_superuser_administrator_builds_seeds_and_embeds(managed, local_pr
     assert embedded == report.counts["products"]
 
 
-def test_the_login_role_sees_only_its_principals_store(managed):
-    settings, admin_url = managed
-    params = conninfo_to_dict(admin_url)
-    params["user"] = settings.login_role
-    with psycopg.connect(make_conninfo("", **params)) as conn:
+def test_a_principals_role_sees_only_its_store(managed):
+    settings, _ = managed
+    with psycopg.connect(database.login_url(settings)) as conn:
         problems = conn.execute("select mcp_internal.login_role_problems()").fetchone()[0]
-        assert problems == []
-        conn.execute("select mcp.bind_principal(%s)", (uuid.UUID(SEATTLE),))
+    assert problems == []
+    with psycopg.connect(database.principal_url(settings, SEATTLE)) as conn:
+        conn.execute("set transaction read only")
         rows = conn.execute(
             "select mcp.run_query('select distinct store_id from retail.orders')"
         ).fetchone()[0]["rows"]
@@ -102,6 +102,8 @@ def test_the_administrator_can_look_as_a_store_manager(managed):
         rows = conn.execute(
             "select mcp.run_query('select distinct store_id from retail.orders')"
         ).fetchone()[0]["rows"]
-        role = conn.execute("select current_user").fetchone()[0]
+        role, principal = conn.execute(
+            "select current_user, mcp.current_principal()::text"
+        ).fetchone()
     assert rows == [[STORE_IDS[SEATTLE]]]
-    assert role.startswith("managed_reader_")
+    assert role.startswith("zava_p_") and principal == SEATTLE

@@ -1,15 +1,16 @@
 -- Structure: the schemas, the retail tables and their columns, keys and indexes, the
 -- comments the model reads, row level security and its policies, the mcp API's
--- signatures, which functions run with their owner's rights, and who owns what.
--- Catalog checks only: nothing here binds a principal or reads data.
+-- signatures, which functions run with their owner's rights, the mapping of principals to
+-- their login roles, and who owns what.
+-- Catalog checks only: nothing here acts for a principal or reads data.
 begin;
-select plan(72);
+select plan(83);
 
 -- Schemas and extensions
 
 select has_schema('retail', 'Schema retail holds the data');
 select has_schema('mcp', 'Schema mcp holds the API the server calls');
-select has_schema('mcp_internal', 'Schema mcp_internal holds the principal binding and the API''s helpers');
+select has_schema('mcp_internal', 'Schema mcp_internal holds the principals'' roles, the API''s helpers and what only the server touches');
 select has_extension('vector', 'pgvector is installed, for the product embeddings');
 
 -- Tables and columns (the reference sample's names, plus the additions in DESIGN.md)
@@ -337,7 +338,7 @@ select function_returns(
 );
 select function_returns(
     'mcp', 'current_principal', array[]::name[], 'uuid',
-    'mcp.current_principal() returns the bound principal as a uuid'
+    'mcp.current_principal() returns the current role''s principal as a uuid'
 );
 select function_returns(
     'mcp', 'run_query', array['text', 'integer', 'integer']::name[], 'jsonb',
@@ -398,7 +399,66 @@ select results_eq(
     'The API''s parameter names, defaults and result columns are exactly those the server and DESIGN.md use'
 );
 
--- Who a function runs as: only four small functions run with the owner's rights
+-- mcp_internal: the principals' roles and the helpers. No table records a binding: each
+-- principal logs in as its own role, and policies read only permanent tables, which a hot
+-- standby can read.
+
+select tables_are(
+    'mcp_internal',
+    array['api_keys', 'audit_log', 'principal_roles']::name[],
+    'Schema mcp_internal has exactly the API keys, the audit log and the principals'' roles: no table of bindings'
+);
+select columns_are(
+    'mcp_internal', 'principal_roles',
+    array['role_name', 'rls_user_id', 'created_at']::name[],
+    'mcp_internal.principal_roles maps a role name to a principal, with the time the role was created'
+);
+select col_is_pk(
+    'mcp_internal', 'principal_roles', 'role_name',
+    'A principal role is identified by its name'
+);
+select col_is_unique(
+    'mcp_internal', 'principal_roles', 'rls_user_id',
+    'A principal has at most one role'
+);
+select is_empty(
+    $$
+        select format('%s (%s)', class.oid::regclass, class.relpersistence)
+        from pg_catalog.pg_class as class
+        where
+            class.relnamespace in (to_regnamespace('retail'), to_regnamespace('mcp_internal'))
+            and class.relpersistence <> 'p'
+    $$,
+    'No relation in retail or mcp_internal is unlogged or temporary, so a hot standby reads all that the policies read'
+);
+select functions_are(
+    'mcp_internal',
+    array[
+        'audit_entries', 'authenticate_api_key', 'head_office_principal', 'is_known_principal', 'leading_keyword',
+        'login_role_problems', 'open_guarded_cursor', 'principal_is_known', 'principal_label', 'principal_of_role',
+        'principal_role', 'product_search_document', 'record_audit', 'redact_plan', 'refuse_write', 'store_ids_of',
+        'visible_store_ids'
+    ]::name[],
+    'Schema mcp_internal holds exactly these helpers (nothing records a binding)'
+);
+select function_returns(
+    'mcp_internal', 'principal_of_role', array['name']::name[], 'uuid',
+    'mcp_internal.principal_of_role(name) returns the principal of a role as a uuid'
+);
+select function_returns(
+    'mcp_internal', 'principal_role', array['uuid']::name[], 'name',
+    'mcp_internal.principal_role(uuid) returns the name of a principal''s role'
+);
+select function_returns(
+    'mcp_internal', 'store_ids_of', array['uuid']::name[], 'integer[]',
+    'mcp_internal.store_ids_of(uuid) returns the store ids a principal may see'
+);
+select function_returns(
+    'mcp_internal', 'is_known_principal', array['uuid']::name[], 'boolean',
+    'mcp_internal.is_known_principal(uuid) returns whether a principal is head office or a store manager'
+);
+
+-- Who a function runs as: only a few small functions run with the owner's rights
 
 select results_eq(
     $$
@@ -410,16 +470,17 @@ select results_eq(
     $$,
     $$
         values
-        ('mcp.audit_log'),
-        ('mcp.current_principal'),
+        ('mcp_internal.audit_entries'),
         ('mcp_internal.authenticate_api_key'),
-        ('mcp_internal.principal_is_known'),
+        ('mcp_internal.is_known_principal'),
+        ('mcp_internal.login_role_problems'),
         ('mcp_internal.principal_label'),
+        ('mcp_internal.principal_of_role'),
+        ('mcp_internal.principal_role'),
         ('mcp_internal.record_audit'),
-        ('mcp_internal.record_binding'),
-        ('mcp_internal.visible_store_ids')
+        ('mcp_internal.store_ids_of')
     $$,
-    'Only audit_log, current_principal, authenticate_api_key, principal_is_known, principal_label, record_audit, record_binding and visible_store_ids are SECURITY DEFINER'
+    'Only audit_entries, authenticate_api_key, is_known_principal, login_role_problems, principal_label, principal_of_role, principal_role, record_audit and store_ids_of are SECURITY DEFINER'
 );
 select is_empty(
     $$
@@ -447,6 +508,21 @@ select is_empty(
             and function_.prosecdef
     $$,
     'The API functions run_query, explain_query, describe_tables, list_tables, search_products and bind_principal are SECURITY INVOKER'
+);
+select is_empty(
+    $$
+        select function_.oid::regprocedure::text
+        from pg_catalog.pg_proc as function_
+        where
+            function_.oid in (
+                to_regprocedure('mcp.current_principal()'),
+                to_regprocedure('mcp_internal.visible_store_ids()'),
+                to_regprocedure('mcp_internal.principal_is_known()'),
+                to_regprocedure('mcp.audit_log(timestamptz, integer)')
+            )
+            and function_.prosecdef
+    $$,
+    'mcp.current_principal, mcp_internal.visible_store_ids, mcp_internal.principal_is_known and mcp.audit_log are SECURITY INVOKER, so current_user inside them is the caller''s role'
 );
 
 -- Ownership: zava_owner owns everything in the three schemas

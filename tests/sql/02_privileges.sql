@@ -1,14 +1,25 @@
 -- Privileges: the three roles' attributes and memberships, what each role (and PUBLIC)
--- may do with the schemas, tables, database and functions, and that server files and
--- other databases are out of the reader's reach (DESIGN.md properties 2, 3 and 8).
--- Catalog checks only: nothing here binds a principal or reads data.
+-- may do with the schemas, tables, database and functions, that every principal's login
+-- role may do exactly what the reader may, and that server files and other databases are
+-- out of their reach (DESIGN.md properties 2, 3, 8 and 10). The principal roles' own
+-- attributes and memberships are in 03_principal_roles.sql.
+-- Catalog checks only: nothing here acts for a principal or reads data.
 --
 -- PUBLIC is not a row of pg_roles. The has_*_privilege functions accept the name
 -- 'public' (lower case) for it, and in an ACL it is grantee 0. A function whose proacl is
 -- null has the default privileges, which include EXECUTE for PUBLIC: reading
 -- aclexplode(proacl) alone would miss that, so these checks ask has_function_privilege.
 begin;
-select plan(42);
+select plan(45);
+
+-- The roles that run statements for someone else: the reader, the server's login role and
+-- every principal's login role.
+create temp view query_roles as
+select 'zava_reader'::text as name
+union all
+select 'zava_server'
+union all
+select known.role_name::text from mcp_internal.principal_roles as known;
 
 -- Role attributes
 
@@ -46,23 +57,18 @@ select results_eq(
         order by role.rolname
     $$,
     $$ values ('zava_owner', false), ('zava_reader', false), ('zava_server', true) $$,
-    'Only zava_server can log in; nobody logs in as the owner or the reader'
+    'Of the three, only zava_server can log in; nobody logs in as the owner or the reader (tool calls log in as principal roles)'
 );
 
--- Memberships: the login role may SET ROLE to the reader but inherits nothing
+-- Memberships: the server's login role is a member of nothing; it runs no caller's SQL
 
-select results_eq(
+select is_empty(
     $$
-        select
-            pg_catalog.pg_get_userbyid(membership.roleid)::text collate "default",
-            membership.inherit_option,
-            membership.set_option,
-            membership.admin_option
+        select pg_catalog.pg_get_userbyid(membership.roleid)
         from pg_catalog.pg_auth_members as membership
         where membership.member = (select role.oid from pg_catalog.pg_roles as role where role.rolname = 'zava_server')
     $$,
-    $$ values ('zava_reader', false, true, false) $$,
-    'zava_server is a member of zava_reader only, WITH SET but without INHERIT or ADMIN'
+    'zava_server is a member of no role: it can SET ROLE neither to the reader nor to a principal, and inherits nothing'
 );
 select ok(
     not pg_catalog.pg_has_role('zava_server', 'zava_owner', 'member'),
@@ -83,17 +89,17 @@ select is_empty(
     $$
         select format('relation %s', class.oid::regclass)
         from pg_catalog.pg_class as class
-        where pg_catalog.pg_get_userbyid(class.relowner) in ('zava_reader', 'zava_server')
+        where pg_catalog.pg_get_userbyid(class.relowner) in (select runner.name from pg_temp.query_roles as runner)
         union all
         select format('function %s', function_.oid::regprocedure)
         from pg_catalog.pg_proc as function_
-        where pg_catalog.pg_get_userbyid(function_.proowner) in ('zava_reader', 'zava_server')
+        where pg_catalog.pg_get_userbyid(function_.proowner) in (select runner.name from pg_temp.query_roles as runner)
         union all
         select format('schema %I', namespace.nspname)
         from pg_catalog.pg_namespace as namespace
-        where pg_catalog.pg_get_userbyid(namespace.nspowner) in ('zava_reader', 'zava_server')
+        where pg_catalog.pg_get_userbyid(namespace.nspowner) in (select runner.name from pg_temp.query_roles as runner)
     $$,
-    'zava_reader and zava_server own no table, function or schema, so row level security always applies to them'
+    'zava_reader, zava_server and the principal roles own no table, function or schema, so row level security always applies to them'
 );
 
 -- Schemas
@@ -193,7 +199,7 @@ select is_empty(
             and class.relkind in ('r', 'p', 'v', 'm', 'f', 'S')
             and pg_catalog.has_table_privilege('zava_server', class.oid, privilege)
     $$,
-    'zava_server has no privilege on any retail table: it reads only after SET ROLE zava_reader'
+    'zava_server has no privilege on any retail table: it never reads retail data'
 );
 select is_empty(
     $$
@@ -212,17 +218,19 @@ select is_empty(
 );
 select is_empty(
     $$
-        select format('%s on mcp_internal.principal_bindings', privilege)
-        from unnest(
+        select format('%s on mcp_internal.principal_roles for %s', privilege, runner.name)
+        from pg_temp.query_roles as runner
+        cross join unnest(
             array['select', 'insert', 'update', 'delete', 'truncate', 'references', 'trigger']
             || case when current_setting('server_version_num')::integer >= 170000 then array['maintain'] end
         ) as privilege
-        where pg_catalog.has_table_privilege('zava_reader', 'mcp_internal.principal_bindings', privilege)
+        where pg_catalog.has_table_privilege(runner.name, 'mcp_internal.principal_roles', privilege)
         union all
-        select 'a column privilege on mcp_internal.principal_bindings'
-        where pg_catalog.has_any_column_privilege('zava_reader', 'mcp_internal.principal_bindings', 'select, insert, update, references')
+        select format('a column privilege on mcp_internal.principal_roles for %s', runner.name)
+        from pg_temp.query_roles as runner
+        where pg_catalog.has_any_column_privilege(runner.name, 'mcp_internal.principal_roles', 'select, insert, update, references')
     $$,
-    'zava_reader has no privilege at all on mcp_internal.principal_bindings: it can neither read nor forge a binding'
+    'Neither the reader, the server nor any principal role has a privilege on mcp_internal.principal_roles: none can read or forge the mapping of roles to principals'
 );
 select is_empty(
     $$
@@ -294,7 +302,10 @@ select is_empty(
             ('mcp.search_products(vector, integer, real, text, boolean, text)'),
             ('mcp.current_principal()'),
             ('mcp_internal.visible_store_ids()'),
-            ('mcp_internal.principal_is_known()')
+            ('mcp_internal.principal_is_known()'),
+            ('mcp_internal.principal_of_role(name)'),
+            ('mcp_internal.store_ids_of(uuid)'),
+            ('mcp_internal.is_known_principal(uuid)')
         ) as api (signature)
         where not coalesce(pg_catalog.has_function_privilege('zava_reader', to_regprocedure(api.signature), 'execute'), false)
     $$,
@@ -302,19 +313,93 @@ select is_empty(
 );
 select function_privs_are(
     'mcp', 'bind_principal', array['uuid']::name[], 'zava_reader', array[]::name[],
-    'zava_reader cannot execute mcp.bind_principal: a query cannot rebind its transaction'
+    'zava_reader cannot execute mcp.bind_principal: a query cannot switch to another principal'
 );
 select function_privs_are(
-    'mcp_internal', 'record_binding', array['uuid']::name[], 'zava_reader', array[]::name[],
-    'zava_reader cannot execute mcp_internal.record_binding'
+    'mcp_internal', 'principal_role', array['uuid']::name[], 'zava_reader', array[]::name[],
+    'zava_reader cannot execute mcp_internal.principal_role: a query cannot learn another principal''s role'
 );
 select function_privs_are(
-    'mcp', 'bind_principal', array['uuid']::name[], 'zava_server', array['EXECUTE']::name[],
-    'zava_server can execute mcp.bind_principal'
+    'mcp_internal', 'login_role_problems', array[]::name[], 'zava_reader', array[]::name[],
+    'zava_reader cannot execute mcp_internal.login_role_problems, which reads every principal role'
 );
 select function_privs_are(
-    'mcp_internal', 'record_binding', array['uuid']::name[], 'zava_server', array['EXECUTE']::name[],
-    'zava_server can execute mcp_internal.record_binding'
+    'mcp', 'bind_principal', array['uuid']::name[], 'zava_server', array[]::name[],
+    'zava_server cannot execute mcp.bind_principal: it runs no tool call itself'
+);
+select function_privs_are(
+    'mcp_internal', 'principal_role', array['uuid']::name[], 'zava_server', array['EXECUTE']::name[],
+    'zava_server can execute mcp_internal.principal_role, to learn which role to connect as'
+);
+select is_empty(
+    $$
+        select format('%s may execute %s', grantee.rolname, function_.oid::regprocedure)
+        from pg_catalog.pg_proc as function_
+        cross join lateral aclexplode(function_.proacl) as acl
+        inner join pg_catalog.pg_roles as grantee on acl.grantee = grantee.oid
+        where
+            function_.oid in (to_regprocedure('mcp.bind_principal(uuid)'), to_regprocedure('mcp_internal.principal_role(uuid)'))
+            and grantee.oid <> function_.proowner
+            and not (grantee.rolname = 'zava_server' and function_.proname = 'principal_role')
+            and (
+                grantee.rolname in (select runner.name from pg_temp.query_roles as runner)
+                or exists (
+                    select from mcp_internal.principal_roles as known
+                    where not exists (
+                        select from pg_catalog.pg_auth_members as membership
+                        where
+                            membership.roleid = to_regrole(known.role_name)
+                            and membership.member = grantee.oid
+                            and membership.set_option
+                    )
+                )
+            )
+    $$,
+    'Besides the owner (and zava_server for principal_role), only the administrator, who may SET ROLE to every principal role, may execute mcp.bind_principal and mcp_internal.principal_role'
+);
+select is_empty(
+    $$
+        select format('%s %s %s but zava_reader %s', known.role_name, granted.verb, granted.object, granted.reader_verb)
+        from mcp_internal.principal_roles as known
+        cross join lateral (
+            select
+                case when pg_catalog.has_function_privilege(known.role_name, function_.oid, 'execute') then 'may execute' else 'may not execute' end as verb,
+                function_.oid::regprocedure::text as object,
+                case when pg_catalog.has_function_privilege('zava_reader', function_.oid, 'execute') then 'may' else 'may not' end as reader_verb
+            from pg_catalog.pg_proc as function_
+            where
+                function_.pronamespace in (to_regnamespace('mcp'), to_regnamespace('mcp_internal'))
+                and pg_catalog.has_function_privilege(known.role_name, function_.oid, 'execute')
+                <> pg_catalog.has_function_privilege('zava_reader', function_.oid, 'execute')
+            union all
+            select
+                format('has %s on', privilege),
+                class.oid::regclass::text,
+                case when pg_catalog.has_table_privilege('zava_reader', class.oid, privilege) then 'has' else 'has not' end
+            from pg_catalog.pg_class as class
+            cross join unnest(
+                array['select', 'insert', 'update', 'delete', 'truncate', 'references', 'trigger']
+                || case when current_setting('server_version_num')::integer >= 170000 then array['maintain'] end
+            ) as privilege
+            where
+                class.relnamespace in (to_regnamespace('retail'), to_regnamespace('mcp_internal'))
+                and class.relkind in ('r', 'p', 'v', 'm', 'f', 'S')
+                and pg_catalog.has_table_privilege(known.role_name, class.oid, privilege)
+                <> pg_catalog.has_table_privilege('zava_reader', class.oid, privilege)
+            union all
+            select
+                format('has %s on schema', privilege),
+                namespace.nspname::text,
+                case when pg_catalog.has_schema_privilege('zava_reader', namespace.oid, privilege) then 'has' else 'has not' end
+            from pg_catalog.pg_namespace as namespace
+            cross join unnest(array['usage', 'create']) as privilege
+            where
+                namespace.nspname in ('retail', 'mcp', 'mcp_internal', 'public')
+                and pg_catalog.has_schema_privilege(known.role_name, namespace.oid, privilege)
+                <> pg_catalog.has_schema_privilege('zava_reader', namespace.oid, privilege)
+        ) as granted
+    $$,
+    'Every principal role may do exactly what zava_reader may with the schemas, tables and functions of retail, mcp and mcp_internal: nothing is granted to a principal itself'
 );
 select results_eq(
     $$
@@ -327,15 +412,15 @@ select results_eq(
     $$,
     $$
         values
-        ('mcp.bind_principal(uuid)'),
         ('mcp.current_principal()'),
         ('mcp_internal.authenticate_api_key(bytea)'),
         ('mcp_internal.login_role_problems()'),
         ('mcp_internal.principal_label(uuid)'),
-        ('mcp_internal.record_audit(jsonb)'),
-        ('mcp_internal.record_binding(uuid)')
+        ('mcp_internal.principal_of_role(name)'),
+        ('mcp_internal.principal_role(uuid)'),
+        ('mcp_internal.record_audit(jsonb)')
     $$,
-    'zava_server can execute only bind_principal, current_principal, authenticate_api_key, login_role_problems, principal_label, record_audit and record_binding, not the tools themselves'
+    'zava_server can execute only current_principal, authenticate_api_key, login_role_problems, principal_label, principal_of_role, principal_role and record_audit, not the tools themselves'
 );
 
 -- Server files and other databases (PostgreSQL revokes these from PUBLIC by default;
@@ -356,16 +441,17 @@ select is(
 );
 select is_empty(
     $$
-        select function_.oid::regprocedure::text
+        select format('%s for %s', function_.oid::regprocedure, runner.name)
         from pg_catalog.pg_proc as function_
+        cross join pg_temp.query_roles as runner
         where
             function_.pronamespace = to_regnamespace('pg_catalog')
             and function_.proname in (
                 'pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_stat_file', 'lo_import', 'lo_export'
             )
-            and pg_catalog.has_function_privilege('zava_reader', function_.oid, 'execute')
+            and pg_catalog.has_function_privilege(runner.name, function_.oid, 'execute')
     $$,
-    'zava_reader cannot execute pg_read_file, pg_read_binary_file, pg_ls_dir, pg_stat_file, lo_import or lo_export'
+    'Neither zava_reader, zava_server nor any principal role can execute pg_read_file, pg_read_binary_file, pg_ls_dir, pg_stat_file, lo_import or lo_export'
 );
 select hasnt_extension('dblink', 'dblink is not installed: no connections to other databases');
 select hasnt_extension('postgres_fdw', 'postgres_fdw is not installed: no foreign tables on other servers');

@@ -1,14 +1,18 @@
--- Row level security on every retail table, for every kind of principal: head office sees
--- every row; a store manager sees exactly their store's rows of the per-store tables
--- (orders, order_items, inventory by store_id; customers by primary_store_id) and the
--- whole catalog (stores, categories, product_types, products, embeddings); an unknown
--- principal and an unbound reader see nothing at all. Expected answers are the owner's
--- (the superuser bypasses row level security), computed before any binding. Also: the
--- policy looks up the caller's stores once per query (an InitPlan), not once per row.
--- (Savepoints undo a binding; they are issued through psql's \gexec because sqlfluff's
--- postgres dialect cannot parse SAVEPOINT.)
+-- Row level security on every retail table, for every kind of principal, each logged in as
+-- its own role as a tool call is (the session user is the principal's role, read from
+-- mcp_internal.principal_roles): head office sees every row; a store manager sees exactly
+-- their store's rows of the per-store tables (orders, order_items, inventory by store_id;
+-- customers by primary_store_id) and the whole catalog (stores, categories, product_types,
+-- products, embeddings); an unknown principal (which has no role: the DBA's
+-- mcp.bind_principal gives it the bare reader role) and the reader role itself see nothing at
+-- all. Expected answers are the owner's (the superuser bypasses row level security), computed
+-- before switching to any role. Also: the policy looks up the caller's stores once per query
+-- (an InitPlan), not once per row.
+-- (Savepoints undo a switch of role. They, and SET SESSION AUTHORIZATION to the role the
+-- mapping names, are issued through psql's \gexec: sqlfluff's postgres dialect cannot parse
+-- SAVEPOINT, and a role's name is known only at run time.)
 begin;
-select plan(36);
+select plan(37);
 
 -- Fixture: the seed has no embeddings; give two products one each so that the table can
 -- show whether a caller sees its rows.
@@ -117,8 +121,14 @@ select is_empty(
 
 -- Head office sees every row.
 select 'savepoint as_head_office' \gexec
-select mcp.bind_principal('00000000-0000-0000-0000-000000000000');
+select format('set local session authorization %I', known.role_name)
+from mcp_internal.principal_roles as known
+where known.rls_user_id = '00000000-0000-0000-0000-000000000000' \gexec
 
+select is(
+    mcp.current_principal(), '00000000-0000-0000-0000-000000000000'::uuid,
+    'head office''s connection runs as head office''s role, not as the superuser that bypasses the policies'
+);
 select is(
     (select count(*) from retail.orders),
     :all_orders::bigint,
@@ -148,7 +158,9 @@ select 'rollback to savepoint as_head_office' \gexec
 
 -- Seattle's manager (store 1) sees Seattle's rows and the catalog, nothing of another store.
 select 'savepoint as_seattle' \gexec
-select mcp.bind_principal('f47ac10b-58cc-4372-a567-0e02b2c3d479');
+select format('set local session authorization %I', known.role_name)
+from mcp_internal.principal_roles as known
+where known.rls_user_id = 'f47ac10b-58cc-4372-a567-0e02b2c3d479' \gexec
 
 select is(
     (select count(*) from retail.orders),
@@ -246,7 +258,9 @@ select 'rollback to savepoint as_seattle' \gexec
 
 -- Redmond's manager (store 6) sees Redmond's rows and the catalog, nothing of another store.
 select 'savepoint as_redmond' \gexec
-select mcp.bind_principal('e7f8a9b0-c1d2-3e4f-5678-90abcdef1234');
+select format('set local session authorization %I', known.role_name)
+from mcp_internal.principal_roles as known
+where known.rls_user_id = 'e7f8a9b0-c1d2-3e4f-5678-90abcdef1234' \gexec
 
 select is(
     (select count(*) from retail.orders),
@@ -310,7 +324,9 @@ select 'rollback to savepoint as_redmond' \gexec
 -- Every other store manager: the whole catalog, and of the per-store tables exactly their
 -- own store's rows (a row of another store would show as an extra row).
 select 'savepoint as_bellevue' \gexec
-select mcp.bind_principal('6ba7b810-9dad-11d1-80b4-00c04fd430c8');
+select format('set local session authorization %I', known.role_name)
+from mcp_internal.principal_roles as known
+where known.rls_user_id = '6ba7b810-9dad-11d1-80b4-00c04fd430c8' \gexec
 select results_eq(
     'select * from visible_rows order by table_name, store_id',
     'select * from owner_rows where store_id is null or store_id = 2 order by table_name, store_id',
@@ -319,7 +335,9 @@ select results_eq(
 select 'rollback to savepoint as_bellevue' \gexec
 
 select 'savepoint as_tacoma' \gexec
-select mcp.bind_principal('a1b2c3d4-e5f6-7890-abcd-ef1234567890');
+select format('set local session authorization %I', known.role_name)
+from mcp_internal.principal_roles as known
+where known.rls_user_id = 'a1b2c3d4-e5f6-7890-abcd-ef1234567890' \gexec
 select results_eq(
     'select * from visible_rows order by table_name, store_id',
     'select * from owner_rows where store_id is null or store_id = 3 order by table_name, store_id',
@@ -328,7 +346,9 @@ select results_eq(
 select 'rollback to savepoint as_tacoma' \gexec
 
 select 'savepoint as_spokane' \gexec
-select mcp.bind_principal('d8e9f0a1-b2c3-4567-8901-234567890abc');
+select format('set local session authorization %I', known.role_name)
+from mcp_internal.principal_roles as known
+where known.rls_user_id = 'd8e9f0a1-b2c3-4567-8901-234567890abc' \gexec
 select results_eq(
     'select * from visible_rows order by table_name, store_id',
     'select * from owner_rows where store_id is null or store_id = 4 order by table_name, store_id',
@@ -337,7 +357,9 @@ select results_eq(
 select 'rollback to savepoint as_spokane' \gexec
 
 select 'savepoint as_everett' \gexec
-select mcp.bind_principal('3b9ac9fa-cd5e-4b92-a7f2-b8c1d0e9f2a3');
+select format('set local session authorization %I', known.role_name)
+from mcp_internal.principal_roles as known
+where known.rls_user_id = '3b9ac9fa-cd5e-4b92-a7f2-b8c1d0e9f2a3' \gexec
 select results_eq(
     'select * from visible_rows order by table_name, store_id',
     'select * from owner_rows where store_id is null or store_id = 5 order by table_name, store_id',
@@ -346,7 +368,9 @@ select results_eq(
 select 'rollback to savepoint as_everett' \gexec
 
 select 'savepoint as_kirkland' \gexec
-select mcp.bind_principal('9c8b7a65-4321-fed0-9876-543210fedcba');
+select format('set local session authorization %I', known.role_name)
+from mcp_internal.principal_roles as known
+where known.rls_user_id = '9c8b7a65-4321-fed0-9876-543210fedcba' \gexec
 select results_eq(
     'select * from visible_rows order by table_name, store_id',
     'select * from owner_rows where store_id is null or store_id = 7 order by table_name, store_id',
@@ -355,7 +379,9 @@ select results_eq(
 select 'rollback to savepoint as_kirkland' \gexec
 
 select 'savepoint as_online' \gexec
-select mcp.bind_principal('2f4e6d8c-1a3b-5c7e-9f0a-b2d4f6e8c0a2');
+select format('set local session authorization %I', known.role_name)
+from mcp_internal.principal_roles as known
+where known.rls_user_id = '2f4e6d8c-1a3b-5c7e-9f0a-b2d4f6e8c0a2' \gexec
 select results_eq(
     'select * from visible_rows order by table_name, store_id',
     'select * from owner_rows where store_id is null or store_id = 8 order by table_name, store_id',
@@ -363,24 +389,26 @@ select results_eq(
 );
 select 'rollback to savepoint as_online' \gexec
 
--- An unknown principal sees nothing at all.
+-- An unknown principal has no role; bound by a DBA, it gets the bare reader role and sees
+-- nothing at all.
 select 'savepoint as_unknown' \gexec
 select mcp.bind_principal('11111111-1111-1111-1111-111111111111');
 select results_eq(
     'select * from visible_rows order by table_name, store_id',
     $$select table_name, store_id, 0::bigint from owner_rows where store_id is null order by table_name$$,
-    'an unknown principal sees no row of any retail table'
+    'an unknown principal, bound by a DBA, sees no row of any retail table'
 );
 select 'rollback to savepoint as_unknown' \gexec
 
--- A reader with no principal bound sees nothing at all. (Last, and outside any savepoint:
+-- The reader role itself, which is no principal's role, sees nothing at all. (Last, and
+-- outside any savepoint:
 -- pgTAP counts results in a temp table that ROLLBACK TO SAVEPOINT rolls back too, and
 -- finish() reads the count of the last assertion that survived.)
 set local role zava_reader;
 select results_eq(
     'select * from visible_rows order by table_name, store_id',
     $$select table_name, store_id, 0::bigint from owner_rows where store_id is null order by table_name$$,
-    'a reader with no principal bound sees no row of any retail table'
+    'the reader role itself, no principal''s role, sees no row of any retail table'
 );
 
 select * from finish();

@@ -135,7 +135,7 @@ set local search_path = retail, public;
 select is(
     jsonb_path_query_array(mcp.describe_tables(array['orders']), '$[0].foreign_keys[*].references_table'),
     '["retail.customers", "retail.stores"]'::jsonb,
-    'foreign key targets are schema-qualified like table_name, whatever the search_path (the login role puts retail first)'
+    'foreign key targets are schema-qualified like table_name, whatever the search_path (a principal''s login role puts retail first)'
 );
 set local search_path to default;
 select results_eq(

@@ -3,20 +3,21 @@
 -- Grouped by the property of DESIGN.md they attack (P2 tenancy, P3 no writes, P4 one
 -- query, P5 bounded cost, P7 bound parameters, P8 no files or other databases, P9 safe errors).
 --
--- The file runs as production does: the session user is the login role zava_server (the
--- superuser hands the session to it with SET LOCAL SESSION AUTHORIZATION before anything is
--- bound), which binds Seattle; so a query that resets its role with
--- set_config('role', 'none', true) falls back to zava_server, exactly as on the server. Only
--- set_config('session_authorization', ...) from inside a query is not production-like here (the
--- authenticated user is still the superuser), so that attack is left to the Python suite.
+-- The file runs as production does: the session user is Seattle's own login role (the
+-- superuser hands the session to it with SET LOCAL SESSION AUTHORIZATION, in a transaction it
+-- has made read-only as the server's `begin read only` does), so a query that resets its role
+-- with set_config('role', 'none', true) falls back to Seattle's role itself, exactly as on
+-- the server. Only set_config('session_authorization', ...) from inside a query is not
+-- production-like here (the authenticated user is still the superuser), so that attack is
+-- left to the Python suite; so are the attacks that need a second caller in flight.
 --
--- One binding for the whole file: ROLLBACK TO SAVEPOINT would also undo pgTAP's own counters
+-- One role for the whole file: ROLLBACK TO SAVEPOINT would also undo pgTAP's own counters
 -- (they live in temp tables), so the owner's view is read through pg_temp helpers instead.
 begin;
-select plan(127);
+select plan(134);
 
 -- ---------------------------------------------------------------------------------------
--- Fixtures, as the superuser (the owner's view), before anything is bound.
+-- Fixtures, as the superuser (the owner's view), before switching to Seattle's role.
 -- ---------------------------------------------------------------------------------------
 
 -- What the owner sees of retail, as one digest: row counts of every table, the sums an
@@ -104,6 +105,16 @@ $$;
 create temp table owner_view as
 select
     seattle.rls_user_id as seattle,
+    (
+        select known.role_name::text
+        from mcp_internal.principal_roles as known
+        where known.rls_user_id = seattle.rls_user_id
+    ) as seattle_role,
+    (
+        select known.role_name::text
+        from mcp_internal.principal_roles as known
+        where known.rls_user_id = mcp_internal.head_office_principal()
+    ) as head_office_role,
     jsonb_build_array(seattle.store_id)::text as seattle_stores,
     (
         select jsonb_build_object('min', min(orders.order_date), 'max', max(orders.order_date))
@@ -127,9 +138,10 @@ where seattle.rls_user_id = 'f47ac10b-58cc-4372-a567-0e02b2c3d479';
 
 grant select on owner_view to public;
 
--- Log in as the server does, and bind Seattle's store manager.
-set local session authorization zava_server;
-select mcp.bind_principal('f47ac10b-58cc-4372-a567-0e02b2c3d479');
+-- Log in as a tool call of Seattle's store manager does: as Seattle's own role, in a
+-- read-only transaction. (\gexec because the role's name is known only at run time.)
+select set_config('transaction_read_only', 'on', true);
+select format('set local session authorization %I', seattle_role) from owner_view \gexec
 
 -- ---------------------------------------------------------------------------------------
 -- P4: one statement only, and only a query.
@@ -495,7 +507,7 @@ select is(
         select set_config('role', 'none', true) as reset_to, query_to_xml('select set_config(''role'', ''zava_owner'', true)', true, true, '') as forged
     $$),
     '42501: permission denied to set role "zava_owner"',
-    'P2: after resetting its role to the login role, a query still cannot become the table owner'
+    'P2: after resetting its role (to Seattle''s own), a query still cannot become the table owner'
 );
 
 select is(
@@ -522,42 +534,101 @@ select is(
     pg_temp.stores_seen($$
         select
             set_config('role', 'none', true) as reset_to,
-            query_to_xml('select array_agg(distinct store_id) as stores from retail.orders', true, true, '') as stores
+            (
+                select array_agg(lexeme.word::integer order by lexeme.word::integer)
+                from ts_stat('select to_tsvector(''simple'', string_agg(distinct store_id::text, '' '')) from retail.orders')
+                    as lexeme
+            ) as stores
     $$),
-    '42501: permission denied for schema retail',
-    'P2: a query that reset its role to the login role can read no orders at all'
+    (select seattle_stores from owner_view),
+    'P2: a nested statement run after the query reset its role (ts_stat runs SQL text) still reads only Seattle''s orders'
 );
 
 select is(
     pg_temp.stores_seen($$
         select
             set_config('role', 'none', true) as reset_to,
-            query_to_xml('select mcp.bind_principal(''00000000-0000-0000-0000-000000000000'')', true, true, '') as rebound
+            (
+                select count(*)
+                from ts_stat('select to_tsvector(mcp.bind_principal(''00000000-0000-0000-0000-000000000000'')::text)')
+            ) as rebound
     $$),
-    '42501: mcp.run_query only reads: the query tried to write (cannot execute INSERT in a read-only transaction)',
-    'P2: as the login role, a query cannot rebind itself to head office with mcp.bind_principal'
+    '42501: permission denied for function bind_principal',
+    'P2: after resetting its role, a query cannot switch to head office with mcp.bind_principal'
 );
 
 select is(
     pg_temp.stores_seen($$
         select
             set_config('role', 'none', true) as reset_to,
-            query_to_xml('select mcp_internal.record_binding(''00000000-0000-0000-0000-000000000000'')', true, true, '') as rebound
+            (
+                select count(*)
+                from ts_stat('select to_tsvector(mcp_internal.principal_role(''00000000-0000-0000-0000-000000000000''))')
+            ) as learned
     $$),
-    '42501: mcp.run_query only reads: the query tried to write (cannot execute INSERT in a read-only transaction)',
-    'P2: as the login role, a query cannot record a head office binding with mcp_internal.record_binding'
+    '42501: permission denied for function principal_role',
+    'P2: after resetting its role, a query cannot learn head office''s role from mcp_internal.principal_role'
+);
+
+select is(
+    pg_temp.stores_seen(format(
+        $$select set_config('role', 'none', true) as reset_to, set_config('role', %L, true) as forged$$,
+        (select head_office_role from owner_view)
+    )),
+    format('42501: permission denied to set role "%s"', (select head_office_role from owner_view)),
+    'P2: after resetting its role, a query cannot switch to head office''s role, even knowing its name'
+);
+
+select is(
+    pg_temp.stores_seen($$
+        select set_config('role', 'zava_reader', true) as forged, array_agg(distinct store_id order by store_id) as stores
+        from retail.orders
+    $$),
+    '42501: permission denied to set role "zava_reader"',
+    'P2: a query cannot shed its principal by switching to the reader role it inherits from'
+);
+
+select is(
+    mcp.run_query($$
+        select count(*) as settable
+        from pg_roles as role
+        where role.rolname <> current_user and pg_has_role(role.oid, 'set')
+    $$) -> 'rows',
+    '[[0]]'::jsonb,
+    'P2: of all the roles pg_roles lists, a query may SET ROLE to none but its own'
+);
+
+select is(
+    mcp.run_query($$
+        select count(mcp_internal.principal_of_role(role.rolname)) as known
+        from pg_roles as role
+    $$) -> 'rows',
+    '[[1]]'::jsonb,
+    'P2: of all the roles pg_roles lists, mcp_internal.principal_of_role names the principal of the query''s own role only'
+);
+
+select is(
+    pg_temp.stores_seen($$
+        select
+            mcp_internal.store_ids_of('00000000-0000-0000-0000-000000000000') as asked,
+            mcp_internal.is_known_principal('00000000-0000-0000-0000-000000000000') as known,
+            array_agg(distinct store_id order by store_id) as stores
+        from retail.orders
+    $$),
+    (select seattle_stores from owner_view),
+    'P2: asking the policies'' helpers about head office does not widen Seattle''s view'
 );
 
 select is(
     pg_temp.attempt($$select mcp.run_query('select set_config(''role'', ''none'', true) as reset_to')$$) ->> 'role_after',
-    'zava_server',
-    'P2: set_config(''role'', ''none'') falls back to the login role, which inherits nothing'
+    (select seattle_role from owner_view),
+    'P2: set_config(''role'', ''none'') falls back to Seattle''s own role: there is no other login role to fall back to'
 );
 
 select is(
     (pg_temp.attempt($$select mcp.run_query('select set_config(''role'', ''none'', true) as reset_to')$$) ->> 'principal_after')::uuid,
     (select seattle from owner_view),
-    'P2: after set_config(''role'', ''none''), the transaction is still bound to Seattle'
+    'P2: after set_config(''role'', ''none''), the query still acts for Seattle'
 );
 
 select is(
@@ -578,38 +649,38 @@ select throws_ok(
 );
 
 select throws_ok(
-    $$select mcp.run_query('with bound as (insert into mcp_internal.principal_bindings values (pg_backend_pid(), pg_current_xact_id(), ''00000000-0000-0000-0000-000000000000'') on conflict (backend_pid) do update set rls_user_id = excluded.rls_user_id returning *) select * from bound')$$,
+    $$select mcp.run_query('with mapped as (insert into mcp_internal.principal_roles (role_name, rls_user_id) values (current_user, ''00000000-0000-0000-0000-000000000000'') on conflict (role_name) do update set rls_user_id = excluded.rls_user_id returning *) select * from mapped')$$,
     '42501',
     'mcp.run_query only reads: the query tried to write (cannot execute SELECT in a read-only transaction)',
-    'P2: an INSERT into principal_bindings in a data-modifying CTE is refused'
+    'P2: an INSERT mapping the query''s role to head office in a data-modifying CTE is refused'
 );
 
 select throws_ok(
-    $$select mcp.run_query('with bound as (update mcp_internal.principal_bindings set rls_user_id = ''00000000-0000-0000-0000-000000000000'' returning *) select * from bound')$$,
+    $$select mcp.run_query('with mapped as (update mcp_internal.principal_roles set rls_user_id = ''00000000-0000-0000-0000-000000000000'' returning *) select * from mapped')$$,
     '42501',
     'mcp.run_query only reads: the query tried to write (cannot execute SELECT in a read-only transaction)',
-    'P2: an UPDATE of principal_bindings in a data-modifying CTE is refused'
+    'P2: an UPDATE of principal_roles in a data-modifying CTE is refused'
 );
 
 select throws_ok(
-    $$select mcp.run_query('select * from mcp_internal.principal_bindings')$$,
+    $$select mcp.run_query('select * from mcp_internal.principal_roles')$$,
     '42501',
-    'permission denied for table principal_bindings',
-    'P2: the reader cannot even read principal_bindings'
+    'permission denied for table principal_roles',
+    'P2: a principal''s query cannot even read which role serves which principal'
 );
 
 select throws_ok(
-    $$select mcp.run_query('select mcp_internal.record_binding(''00000000-0000-0000-0000-000000000000'')')$$,
+    $$select mcp.run_query('select mcp_internal.principal_role(''00000000-0000-0000-0000-000000000000'')')$$,
     '42501',
-    'permission denied for function record_binding',
-    'P2: the reader cannot call mcp_internal.record_binding for head office'
+    'permission denied for function principal_role',
+    'P2: a principal''s query cannot call mcp_internal.principal_role for head office'
 );
 
 select throws_ok(
     $$select mcp.run_query('select mcp.bind_principal(''00000000-0000-0000-0000-000000000000'')')$$,
     '42501',
     'permission denied for function bind_principal',
-    'P2: the reader cannot call mcp.bind_principal for head office'
+    'P2: a principal''s query cannot call mcp.bind_principal for head office'
 );
 
 select is(
@@ -620,8 +691,41 @@ select is(
 
 select is(
     current_user::text,
-    'zava_reader',
-    'P2: after every tenancy attack, the transaction still runs as the reader'
+    (select seattle_role from owner_view),
+    'P2: after every tenancy attack, the transaction still runs as Seattle''s role'
+);
+
+-- ---------------------------------------------------------------------------------------
+-- P10: callers are invisible to one another. (Attacks with a second caller in flight are in
+-- the Python suite; here, that nothing of any other backend shows.)
+-- ---------------------------------------------------------------------------------------
+
+select is(
+    mcp.run_query($$
+        select
+            set_config('role', 'none', true) as reset_to,
+            (
+                select count(*)
+                from pg_stat_activity as activity
+                where
+                    activity.pid <> pg_backend_pid()
+                    and coalesce(activity.query, '') not in ('', '<insufficient privilege>')
+            ) as visible
+    $$) -> 'rows' -> 0 -> 1,
+    '0'::jsonb,
+    'P10: after resetting its role, a query sees the statement of no other backend in pg_stat_activity'
+);
+
+select is(
+    mcp.run_query($$
+        select
+            set_config('role', 'none', true) as reset_to,
+            pg_has_role('pg_read_all_stats', 'usage')
+            or pg_has_role('pg_signal_backend', 'usage')
+            or pg_has_role('pg_monitor', 'usage') as may_watch_others
+    $$) -> 'rows' -> 0 -> 1,
+    'false'::jsonb,
+    'P10: after resetting its role, a query holds neither pg_read_all_stats, pg_signal_backend nor pg_monitor, so other roles'' statements stay hidden and their backends unsignalled'
 );
 
 -- ---------------------------------------------------------------------------------------
@@ -708,7 +812,7 @@ select throws_ok(
 select is(
     mcp.run_query('select pg_current_xact_id()::text as xid') -> 'rows' -> 0 ->> 0,
     pg_current_xact_id()::text,
-    'P3: pg_current_xact_id() in the query only reports the bound transaction''s id: no new transaction, nothing written'
+    'P3: pg_current_xact_id() in the query only reports the call''s own transaction id: no new transaction, nothing written'
 );
 
 select is(
@@ -811,10 +915,10 @@ select throws_ok(
 );
 
 select throws_ok(
-    $$select mcp.describe_tables(array['mcp_internal.principal_bindings'])$$,
+    $$select mcp.describe_tables(array['mcp_internal.principal_roles'])$$,
     '42P01',
-    'unknown table "mcp_internal.principal_bindings"; the tables are: ' || (select table_list from owner_view),
-    'P7: describe_tables does not describe the bindings table'
+    'unknown table "mcp_internal.principal_roles"; the tables are: ' || (select table_list from owner_view),
+    'P7: describe_tables does not describe the mapping of roles to principals'
 );
 
 select throws_ok(

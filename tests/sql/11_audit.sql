@@ -1,8 +1,11 @@
 -- The audit trail: the server's login role appends records through
--- mcp_internal.record_audit; the reader can neither read nor write the log; head office
--- reads it through mcp.audit_log, a store manager cannot.
+-- mcp_internal.record_audit; a store manager's role can neither read nor write the log;
+-- head office's role reads it through mcp.audit_log, a store manager's cannot, not even by
+-- naming head office's role to mcp_internal.audit_entries. (Seattle's manager logs in as
+-- its own role, as a tool call does; head office is taken with the DBA's
+-- mcp.bind_principal.)
 begin;
-select plan(9);
+select plan(10);
 
 select count(*) as audit_rows_before from mcp_internal.audit_log \gset
 
@@ -39,25 +42,37 @@ select is(
     'the query text is kept'
 );
 
+select known.role_name as head_office_role
+from mcp_internal.principal_roles as known
+where known.rls_user_id = '00000000-0000-0000-0000-000000000000' \gset
+
 select 'savepoint as_seattle' \gexec
-select mcp.bind_principal('f47ac10b-58cc-4372-a567-0e02b2c3d479');
+select format('set local session authorization %I', known.role_name)
+from mcp_internal.principal_roles as known
+where known.rls_user_id = 'f47ac10b-58cc-4372-a567-0e02b2c3d479' \gexec
 select throws_ok(
     'select count(*) from mcp_internal.audit_log',
     '42501',
     'permission denied for table audit_log',
-    'the reader cannot read the audit log table'
+    'a store manager''s role cannot read the audit log table'
 );
 select throws_ok(
     $$select mcp_internal.record_audit('[]')$$,
     '42501',
     'permission denied for function record_audit',
-    'the reader cannot write the audit log'
+    'a store manager''s role cannot write the audit log'
 );
 select throws_ok(
     'select * from mcp.audit_log()',
     '42501',
     'only head office may read the audit log',
     'a store manager cannot read the audit log'
+);
+select throws_ok(
+    format($$select count(*) from mcp_internal.audit_entries(%L, null, 10)$$, :'head_office_role'),
+    '42501',
+    'only head office may read the audit log',
+    'a store manager who names head office''s role to mcp_internal.audit_entries is refused all the same'
 );
 select 'rollback to savepoint as_seattle' \gexec
 
