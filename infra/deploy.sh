@@ -23,7 +23,14 @@ Steps:
   3. the init job, inside the virtual network, as the PostgreSQL administrator:
      zava-mcp db init, db seed (when the database is empty and seedSampleData is true),
      embed --missing-only, and the login role's password from Key Vault
-  4. the server app, which connects as the login role zava_server
+  4. the server app, which connects as the login role zava_server (and reads from the
+     read replica, with ZAVA_READ_REPLICA=true)
+
+Read replica: ZAVA_READ_REPLICA=true adds a read replica of PostgreSQL (same subnet,
+same size; not on the Burstable tier, so not with the dev parameters) and points the
+server's ZAVA_READ_URLS at it: tool calls run there, key checks and audit stay on the
+primary. ZAVA_READ_REPLICA=false stops using it (the replica itself is kept: delete it
+with az postgres flexible-server delete). Unset: the parameter file decides (default off).
 
 Passwords: ZAVA_PG_ADMIN_PASSWORD and ZAVA_SERVER_PASSWORD when set; otherwise those in
 Key Vault from an earlier deployment; otherwise new random ones, kept in Key Vault.
@@ -62,9 +69,19 @@ output() { # NAME: an output of the last deployment
         --query "properties.outputs.$1.value" --output tsv
 }
 
+replica_exists() { # true when the resource group has the read replica already, else false
+    local found
+    found=$(az resource list --resource-group "$resource_group" \
+        --resource-type Microsoft.DBforPostgreSQL/flexibleServers \
+        --query "[?tags.\"zava-role\" == 'read-replica'].name" --output tsv)
+    if [[ -n "$found" ]]; then echo true; else echo false; fi
+}
+
 deploy() { # DESCRIPTION [name=value...]
-    local description=$1
+    local description=$1 exists
     shift
+    # The replica is created once (createMode Replica); later deployments update it.
+    exists=$(replica_exists)
     say "deploying $description"
     az deployment group create \
         --resource-group "$resource_group" \
@@ -76,8 +93,25 @@ deploy() { # DESCRIPTION [name=value...]
         "operatorPrincipalId=$operator_id" "operatorPrincipalType=$operator_type" \
         "entraAdminObjectId=$entra_id" "entraAdminPrincipalName=$entra_name" \
         "entraAdminPrincipalType=$operator_type" \
+        "readReplicaExists=$exists" ${read_replica:+"readReplica=$read_replica"} \
         "$@" \
         --output none
+}
+
+check_read_replica() { # ZAVA_READ_REPLICA: true, false or unset; no replica on Burstable
+    case "$read_replica" in
+    "" | false) return 0 ;;
+    true) ;;
+    *) die "ZAVA_READ_REPLICA must be true or false, not '$read_replica'" ;;
+    esac
+    local tier=Burstable # main.bicep's default
+    if grep -q '"postgresSkuTier"' "$parameters"; then
+        tier=$(sed -n 's/.*"postgresSkuTier"[^}]*"value" *: *"\([A-Za-z]*\)".*/\1/p' "$parameters")
+    fi
+    if [[ "$tier" == Burstable ]]; then
+        die "Azure has no read replicas on the Burstable tier ($parameters):" \
+            "use GeneralPurpose or MemoryOptimized (the prod parameters do), or unset ZAVA_READ_REPLICA"
+    fi
 }
 
 run_init_job() {
@@ -125,6 +159,7 @@ main() {
     shift
     resource_group=${ZAVA_RESOURCE_GROUP:-zava-mcp-$env_name}
     image=${ZAVA_IMAGE:-}
+    read_replica=${ZAVA_READ_REPLICA:-}
     run_init=true
     while [[ $# -gt 0 ]]; do
         case "$1" in
@@ -155,6 +190,7 @@ main() {
     parameters="$root/infra/main.$env_name.parameters.json"
     deployment="zava-mcp-$env_name"
     [[ -f "$parameters" ]] || die "no parameter file $parameters"
+    check_read_replica
 
     command -v az >/dev/null ||
         die "the Azure CLI is not installed: https://learn.microsoft.com/cli/azure/install-azure-cli"

@@ -2,6 +2,7 @@
 //   PostgreSQL Flexible Server (private access, Entra auth, pgvector allow-listed),
 //   Container Apps (the server, and the job that applies db/), a user-assigned managed
 //   identity, Azure OpenAI text-embedding-3-small, Key Vault, Log Analytics, a registry.
+// Optionally a read replica of PostgreSQL (readReplica) that serves the tool calls.
 // Deploy with infra/deploy.sh (docs/azure.md), which runs it in three phases: the
 // infrastructure (no image), the init job (image, deployServer=false), then the server.
 
@@ -54,6 +55,12 @@ param postgresAdminPassword string
 @secure()
 @description('The password of the login role zava_server, the role the server connects as.')
 param zavaServerPassword string
+
+@description('A read replica of PostgreSQL that serves the tool calls (ZAVA_READ_URLS); key checks and audit stay on the primary. Not on the Burstable tier.')
+param readReplica bool = false
+
+@description('The read replica exists already (deploy.sh sets this): it is created once, then updated.')
+param readReplicaExists bool = false
 
 @description('Microsoft Entra administrator of PostgreSQL: object id (empty: none).')
 param entraAdminObjectId string = ''
@@ -161,12 +168,18 @@ module postgres 'modules/postgres.bicep' = {
     entraAdminObjectId: entraAdminObjectId
     entraAdminPrincipalName: entraAdminPrincipalName
     entraAdminPrincipalType: entraAdminPrincipalType
+    readReplica: readReplica
+    replicaExists: readReplicaExists
     tags: tags
   }
   dependsOn: [
     network
   ]
 }
+
+// The server's ZAVA_READ_URLS: the replica, same database. No user or password: the server
+// logs in to the replica as it does to the primary, with one role per principal.
+var replicaUrl = 'postgresql://${postgres.outputs.replicaHost}:5432/${postgres.outputs.databaseName}?sslmode=require'
 
 module openAi 'modules/openai.bicep' = {
   name: 'openai'
@@ -226,6 +239,7 @@ module apps 'modules/containerapp.bicep' = {
     openAiDeployment: openAi.outputs.deploymentName
     seedSampleData: seedSampleData
     seedScale: seedScale
+    readUrls: readReplica ? replicaUrl : ''
     minReplicas: minReplicas
     maxReplicas: maxReplicas
     tags: tags
@@ -242,6 +256,8 @@ output registryName string = registry.outputs.registryName
 output registryLoginServer string = registry.outputs.loginServer
 output postgresServerName string = postgres.outputs.serverName
 output postgresHost string = postgres.outputs.host
+output postgresReplicaName string = postgres.outputs.replicaName
+output postgresReplicaHost string = postgres.outputs.replicaHost
 output openAiEndpoint string = openAi.outputs.endpoint
 output containerAppsEnvironment string = apps.outputs.environmentName
 output initJobName string = apps.outputs.jobName

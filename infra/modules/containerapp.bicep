@@ -1,7 +1,8 @@
 // The Container Apps environment (in the virtual network, logs to Log Analytics), the
 // init job that prepares the database (infra/docker/init-db.sh, as the administrator) and
-// the server app (as the login role zava_server). Both run the same image with one
-// user-assigned managed identity, which pulls the image and reads Key Vault references.
+// the server app (key checks and audit on the primary, tool calls on the read replica when
+// there is one). Both run the same image with one user-assigned managed identity, which
+// pulls the image and reads Key Vault references.
 
 param location string
 param prefix string
@@ -32,6 +33,9 @@ param seedSampleData bool = true
 
 @description('Size of the sample data: 1 is about 200,000 orders.')
 param seedScale string = '1'
+
+@description('ZAVA_READ_URLS: URLs of the hot standbys that serve tool calls, separated by spaces, without user or password; empty: the primary serves them.')
+param readUrls string = ''
 
 param minReplicas int = 1
 param maxReplicas int = 3
@@ -101,6 +105,14 @@ resource environment 'Microsoft.App/managedEnvironments@2024-03-01' = {
     ]
   }
 }
+
+// Tool calls on the read replica, when there is one (the server falls back to the primary).
+var readEnv = empty(readUrls) ? [] : [
+  {
+    name: 'ZAVA_READ_URLS'
+    value: readUrls
+  }
+]
 
 // Known before the app exists: the server accepts this Host and advertises this URL.
 var fqdn = '${appName}.${environment.properties.defaultDomain}'
@@ -243,7 +255,7 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = if (deployApp) {
               name: 'ZAVA_STATELESS'
               value: 'true'
             }
-          ])
+          ], readEnv)
           // /healthz is 200 when the database answers: a replica takes traffic only then.
           // Liveness checks the port only, so that a database outage does not restart
           // replicas that would come back no better.

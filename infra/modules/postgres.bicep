@@ -1,6 +1,8 @@
 // Azure Database for PostgreSQL Flexible Server: private access only (a delegated subnet
 // and a private DNS zone), Microsoft Entra authentication next to passwords (the server's
-// login role zava_server uses a password), pgvector allow-listed, and the zava database.
+// login roles use passwords), pgvector allow-listed, and the zava database. Optionally a
+// read replica (a hot standby fed by streaming replication) in the same subnet and DNS
+// zone, which serves the tool calls (ZAVA_READ_URLS).
 
 param location string
 param serverName string
@@ -53,7 +55,16 @@ param entraAdminPrincipalName string = ''
 param entraAdminPrincipalType string = 'User'
 
 param databaseName string = 'zava'
+
+@description('Create a read replica of the server (not on the Burstable tier: Azure refuses it).')
+param readReplica bool = false
+
+@description('The read replica exists already: it is created once (createMode Replica), then updated.')
+param replicaExists bool = false
+
 param tags object = {}
+
+var replicaName = '${serverName}-replica'
 
 resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
   name: serverName
@@ -127,6 +138,61 @@ resource entraAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@20
   ]
 }
 
+// The read replica starts as a copy of the server (its data, roles and server parameters,
+// hence after azure.extensions and the database) and then replays every change the server
+// makes, roles and passwords included, as a hot standby. It takes no backups and has no
+// high availability of its own. Same size as the server (Azure wants at least that), same
+// subnet and private DNS zone, no public access. A second PUT with createMode Replica is
+// refused (a server with that name exists), so createMode and the source are sent only
+// when the replica is created: deploy.sh sets replicaExists once it exists.
+resource replica 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = if (readReplica) {
+  name: replicaName
+  location: location
+  // deploy.sh finds an existing replica by this tag.
+  tags: union(tags, {
+    'zava-role': 'read-replica'
+  })
+  sku: {
+    name: skuName
+    tier: skuTier
+  }
+  properties: {
+    createMode: replicaExists ? null : 'Replica'
+    sourceServerResourceId: replicaExists ? null : server.id
+    version: version
+    authConfig: {
+      activeDirectoryAuth: 'Enabled'
+      passwordAuth: 'Enabled'
+      tenantId: tenant().tenantId
+    }
+    storage: {
+      storageSizeGB: storageSizeGB
+      autoGrow: 'Enabled'
+    }
+    highAvailability: {
+      mode: 'Disabled'
+    }
+    network: {
+      delegatedSubnetResourceId: delegatedSubnetId
+      privateDnsZoneArmResourceId: privateDnsZoneId
+      publicNetworkAccess: 'Disabled'
+    }
+  }
+  // Creating a replica puts the server in an updating state that refuses other changes.
+  dependsOn: [
+    database
+    entraAdmin
+  ]
+}
+
+// The replica's host: its name in the server's domain (postgres.database.azure.com in the
+// public cloud), rather than replica.properties.fullyQualifiedDomainName, which the
+// response that creates a replica has been reported to lack
+// (Azure/bicep-registry-modules#4776).
+var serverDomain = join(skip(split(server.properties.fullyQualifiedDomainName, '.'), 1), '.')
+
 output serverName string = server.name
 output host string = server.properties.fullyQualifiedDomainName
 output databaseName string = database.name
+output replicaName string = readReplica ? replicaName : ''
+output replicaHost string = readReplica ? '${replicaName}.${serverDomain}' : ''

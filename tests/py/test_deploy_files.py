@@ -1,8 +1,8 @@
 """The deployment files, checked without Docker or Azure: compose.yaml against the Compose
 specification's JSON schema plus what it must guarantee, the Dockerfiles with hadolint,
-every Bicep file parsed with pycep-parser plus the resources and wiring main.bicep needs,
-the parameter files, and the shell scripts (bash -n, shellcheck, a run of deploy.sh
-against a fake `az`)."""
+every Bicep file parsed with pycep-parser plus the resources and wiring main.bicep needs
+(the optional read replica and the server's ZAVA_READ_URLS among them), the parameter
+files, and the shell scripts (bash -n, shellcheck, runs of deploy.sh against a fake `az`)."""
 
 from __future__ import annotations
 
@@ -406,12 +406,15 @@ def test_main_bicep_deploys_the_resources(bicep: dict[Path, dict[str, Any]]) -> 
 def test_postgres_is_private_with_entra_auth_and_pgvector(
     bicep: dict[Path, dict[str, Any]],
 ) -> None:
-    (server,) = of_type(bicep, "Microsoft.DBforPostgreSQL/flexibleServers")
-    properties = server["config"]["properties"]
-    assert properties["authConfig"]["activeDirectoryAuth"] == "Enabled"
-    assert properties["network"]["publicNetworkAccess"] == "Disabled"
-    assert properties["network"]["delegatedSubnetResourceId"]
-    assert properties["network"]["privateDnsZoneArmResourceId"]
+    servers = of_type(bicep, "Microsoft.DBforPostgreSQL/flexibleServers")
+    # The server and its optional read replica (test_the_read_replica_follows_the_server).
+    assert len(servers) == 2
+    for server in servers:
+        properties = server["config"]["properties"]
+        assert properties["authConfig"]["activeDirectoryAuth"] == "Enabled"
+        assert properties["network"]["publicNetworkAccess"] == "Disabled"
+        assert properties["network"]["delegatedSubnetResourceId"]
+        assert properties["network"]["privateDnsZoneArmResourceId"]
     postgres = bicep[INFRA / "modules" / "postgres.bicep"]["parameters"]["version"]
     allowed = next(d["argument"] for d in postgres["decorators"] if d["type"] == "allowed")
     assert all(int(version) >= 16 for version in allowed)
@@ -505,6 +508,152 @@ def test_the_server_app(bicep: dict[Path, dict[str, Any]]) -> None:
     assert probes["Startup"]["httpGet"]["path"] == "/healthz"
     assert probes["Readiness"]["httpGet"]["path"] == "/healthz"
     assert all(probe.get("failureThreshold", 3) <= 10 for probe in probes.values())
+
+
+POSTGRES = INFRA / "modules" / "postgres.bicep"
+CONTAINERAPP = INFRA / "modules" / "containerapp.bicep"
+
+
+def conditional(node: Any) -> dict[str, Any]:
+    """condition, true_value and false_value of `condition ? true_value : false_value`."""
+    assert isinstance(node, dict) and node.get("operator", {}).get("type") == "conditional", node
+    return node["operator"]["operands"]
+
+
+def accessor(*names: str) -> Any:
+    """What pycep makes of `a.b.c`."""
+    if len(names) == 1:
+        return names[0]
+    return {
+        "operator": {
+            "type": "property_accessor",
+            "operands": {"operand_1": names[0], "operand_2": accessor(*names[1:])},
+        }
+    }
+
+
+def test_the_read_replica_is_optional_and_off_by_default(
+    bicep: dict[Path, dict[str, Any]],
+) -> None:
+    main = bicep[INFRA / "main.bicep"]
+    for parameters, name in (
+        (main["parameters"], "readReplica"),
+        (main["parameters"], "readReplicaExists"),
+        (bicep[POSTGRES]["parameters"], "readReplica"),
+        (bicep[POSTGRES]["parameters"], "replicaExists"),
+    ):
+        assert parameters[name]["type"] == "bool", name
+        assert parameters[name]["default"] is False, name
+    given = main["modules"]["postgres"]["config"]["params"]
+    assert given["readReplica"] == "readReplica"
+    assert given["replicaExists"] == "readReplicaExists"
+    # Azure has no read replicas on the Burstable tier (main.bicep's default tier).
+    for path in PARAMETER_FILES.values():
+        values = {k: v["value"] for k, v in json.loads(path.read_text())["parameters"].items()}
+        if values.get("readReplica"):
+            assert values.get("postgresSkuTier", "Burstable") != "Burstable", path.name
+
+
+def test_the_read_replica_follows_the_server(bicep: dict[Path, dict[str, Any]]) -> None:
+    servers = {
+        symbol: resource["config"]
+        for symbol, resource in bicep[POSTGRES]["resources"].items()
+        if resource["type"] == "Microsoft.DBforPostgreSQL/flexibleServers"
+    }
+    assert set(servers) == {"server", "replica"}
+    primary = servers["server"]
+    assert "condition" not in primary and "createMode" not in primary["properties"]
+    # Only when asked for, and then a replica of the server.
+    assert servers["replica"]["condition"] == "readReplica"
+    replica = servers["replica"]["config"]
+    properties = replica["properties"]
+    # createMode Replica and the source on the first deployment only: Azure refuses a
+    # second create of a replica that exists.
+    assert conditional(properties["createMode"]) == {
+        "condition": "replicaExists",
+        "true_value": None,
+        "false_value": "Replica",
+    }
+    assert conditional(properties["sourceServerResourceId"]) == {
+        "condition": "replicaExists",
+        "true_value": None,
+        "false_value": accessor("server", "id"),
+    }
+    # Same place, size, version and network as the server; passwords work on it (the
+    # server logs in with one role per principal); what a replica may not have, it has not.
+    assert replica["location"] == primary["location"]
+    assert replica["sku"] == primary["sku"]
+    for key in ("version", "storage", "network", "authConfig"):
+        assert properties[key] == primary["properties"][key], key
+    assert properties["authConfig"]["passwordAuth"] == "Enabled"
+    assert properties["highAvailability"] == {"mode": "Disabled"}
+    assert not {"administratorLogin", "administratorLoginPassword", "backup"} & set(properties)
+    # Created after the server's own changes (a replica creation locks the server), so
+    # that it starts with azure.extensions and the database.
+    assert {"database", "entraAdmin"} <= set(replica["dependsOn"])
+    assert "extensions" in bicep[POSTGRES]["resources"]["database"]["config"]["dependsOn"]
+    # deploy.sh finds an existing replica by its tag.
+    tags = replica["tags"]["function"]
+    assert tags["type"] == "union" and tags["parameters"]["arg_1"] == "tags"
+    assert tags["parameters"]["arg_2"] == {"'zava-role'": "read-replica"}
+    assert """tags.\\"zava-role\\" == 'read-replica'""" in (INFRA / "deploy.sh").read_text()
+
+
+def test_the_read_replica_is_named_in_the_outputs(bicep: dict[Path, dict[str, Any]]) -> None:
+    outputs = bicep[POSTGRES]["outputs"]
+    for name in ("replicaName", "replicaHost"):
+        value = conditional(outputs[name]["value"])
+        assert value["condition"] == "readReplica" and value["false_value"] == "", name
+    assert conditional(outputs["replicaHost"]["value"])["true_value"] == (
+        "${replicaName}.${serverDomain}"
+    )
+    variables = bicep[POSTGRES]["variables"]
+    assert variables["replicaName"]["value"] == "${serverName}-replica"
+    # The replica's name in the server's domain: the server's FQDN less its first label.
+    fqdn = accessor("server", "properties", "fullyQualifiedDomainName")
+    split = {"function": {"type": "split", "parameters": {"input_string": fqdn, "delimiter": "."}}}
+    skip = {
+        "function": {"type": "skip", "parameters": {"original_value": split, "number_to_skip": 1}}
+    }
+    assert variables["serverDomain"]["value"] == {
+        "function": {"type": "join", "parameters": {"input_array": skip, "delimiter": "."}}
+    }
+    main = bicep[INFRA / "main.bicep"]["outputs"]
+    assert main["postgresReplicaName"]["value"] == accessor("postgres", "outputs", "replicaName")
+    assert main["postgresReplicaHost"]["value"] == accessor("postgres", "outputs", "replicaHost")
+
+
+def test_the_server_reads_from_the_replica_only_when_it_is_on(
+    bicep: dict[Path, dict[str, Any]],
+) -> None:
+    main = bicep[INFRA / "main.bicep"]
+    read_urls = conditional(main["modules"]["apps"]["config"]["params"]["readUrls"])
+    assert read_urls["condition"] == "readReplica" and read_urls["false_value"] == ""
+    # The replica, same database, over TLS; no user or password (the server ignores them).
+    url = main["variables"][read_urls["true_value"]]["value"]
+    assert url == (
+        "postgresql://${postgres.outputs.replicaHost}:5432/${postgres.outputs.databaseName}"
+        "?sslmode=require"
+    )
+    # The app gets ZAVA_READ_URLS from readUrls, and only when readUrls is not empty.
+    assert bicep[CONTAINERAPP]["parameters"]["readUrls"]["default"] == ""
+    variables = bicep[CONTAINERAPP]["variables"]
+    holders = [name for name, v in variables.items() if "ZAVA_READ_URLS" in json.dumps(v)]
+    assert holders == ["readEnv"]
+    guard = conditional(variables["readEnv"]["value"])
+    assert guard["condition"] == {
+        "function": {"type": "empty", "parameters": {"item_to_test": "readUrls"}}
+    }
+    assert guard["true_value"] == []
+    assert guard["false_value"] == [{"name": "ZAVA_READ_URLS", "value": "readUrls"}]
+    (app,) = of_type(bicep, "Microsoft.App/containerApps")
+    assert container_env(bicep, app)["ZAVA_READ_URLS"] == "readUrls"
+    (container,) = app["config"]["properties"]["template"]["containers"]
+    assert "readEnv" in container["env"]["function"]["parameters"].values()
+    # The init job builds the database on the primary and never reads from the replica.
+    (job,) = of_type(bicep, "Microsoft.App/jobs")
+    assert "ZAVA_READ_URLS" not in container_env(bicep, job)
+    assert "readEnv" not in json.dumps(job)
 
 
 def test_the_init_job_applies_db_as_the_administrator(bicep: dict[Path, dict[str, Any]]) -> None:
@@ -623,6 +772,12 @@ elif args[:3] == ["deployment", "group", "create"]:
     secrets = next(a for a in args if a.startswith("@"))[1:]
     (state / "secrets.json").write_text(Path(secrets).read_text())
     (state / "deployed").touch()
+    if "readReplica=true" in args:
+        (state / "replica").touch()
+elif args[:2] == ["resource", "list"]:
+    assert option("--resource-type") == "Microsoft.DBforPostgreSQL/flexibleServers"
+    assert option("--query") == "[?tags.\"zava-role\" == 'read-replica'].name"
+    print("zava-dev-pg-abc-replica" if (state / "replica").exists() else "")
 elif args[:3] == ["keyvault", "secret", "show"]:
     sys.exit(1)
 elif args[:2] == ["acr", "build"]:
@@ -637,7 +792,10 @@ else:
 """
 
 
-def test_deploy_sh_deploys_in_three_phases_and_runs_the_init_job(tmp_path: Path) -> None:
+def deploy_with_fake_az(
+    tmp_path: Path, *args: str, **variables: str
+) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
+    """infra/deploy.sh ARGS against FAKE_AZ: its result and the az calls it made."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     az = bin_dir / "az"
@@ -648,10 +806,21 @@ def test_deploy_sh_deploys_in_three_phases_and_runs_the_init_job(tmp_path: Path)
         "HOME": str(tmp_path),
         "FAKE_AZ_STATE": str(tmp_path),
         "TMPDIR": str(tmp_path),
+        **variables,
     }
-    result = run(INFRA / "deploy.sh", "dev", env=env)
+    result = run(INFRA / "deploy.sh", *args, env=env)
+    log = tmp_path / "calls.jsonl"
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return result, calls
+
+
+def creates(calls: list[list[str]]) -> list[list[str]]:
+    return [call for call in calls if call[:3] == ["deployment", "group", "create"]]
+
+
+def test_deploy_sh_deploys_in_three_phases_and_runs_the_init_job(tmp_path: Path) -> None:
+    result, calls = deploy_with_fake_az(tmp_path, "dev")
     assert result.returncode == 0, result.stderr
-    calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
     steps = [
         " ".join(call[:3])
         for call in calls
@@ -666,14 +835,17 @@ def test_deploy_sh_deploys_in_three_phases_and_runs_the_init_job(tmp_path: Path)
         "containerapp job start",
         "deployment group create",
     ]
-    creates = [call for call in calls if call[:3] == ["deployment", "group", "create"]]
     image = "image=zavadevabc.azurecr.io/zava-mcp:"
-    assert "image=" in creates[0] and "deployServer=false" in creates[0]
-    assert any(a.startswith(image) for a in creates[1]) and "deployServer=false" in creates[1]
-    assert any(a.startswith(image) for a in creates[2]) and "deployServer=true" in creates[2]
-    for call in creates:
+    first, second, third = creates(calls)
+    assert "image=" in first and "deployServer=false" in first
+    assert any(a.startswith(image) for a in second) and "deployServer=false" in second
+    assert any(a.startswith(image) for a in third) and "deployServer=true" in third
+    for call in (first, second, third):
         assert str(PARAMETER_FILES["dev"]) in call
         assert "entraAdminObjectId=11111111-2222-3333-4444-555555555555" in call
+        # No replica: none exists, and readReplica is left to the parameter file.
+        assert "readReplicaExists=false" in call
+        assert not any(arg.startswith("readReplica=") for arg in call)
     # The passwords went through a private file, deleted afterwards, never an argument.
     secrets = json.loads((tmp_path / "secrets.json").read_text())["parameters"]
     passwords = {secrets[name]["value"] for name in DEPLOY_SECURE_PARAMETERS}
@@ -683,6 +855,42 @@ def test_deploy_sh_deploys_in_three_phases_and_runs_the_init_job(tmp_path: Path)
         assert not any(password in arg for call in calls for arg in call)
     assert not list(tmp_path.glob("tmp.*"))
     assert "https://zava-mcp-dev.example.net/mcp" in result.stdout
+
+
+def test_deploy_sh_creates_the_read_replica_once_then_updates_it(tmp_path: Path) -> None:
+    result, calls = deploy_with_fake_az(tmp_path, "prod", ZAVA_READ_REPLICA="true")
+    assert result.returncode == 0, result.stderr
+    phases = creates(calls)
+    assert len(phases) == 3
+    for call in phases:
+        assert str(PARAMETER_FILES["prod"]) in call and "readReplica=true" in call
+    # Looked up before each phase: created by the first, updated by the two others.
+    assert "readReplicaExists=false" in phases[0]
+    assert all("readReplicaExists=true" in call for call in phases[1:])
+    assert sum(call[:2] == ["resource", "list"] for call in calls) == 3
+
+
+def test_deploy_sh_can_turn_the_read_replica_off(tmp_path: Path) -> None:
+    (tmp_path / "replica").touch()  # from an earlier deployment
+    result, calls = deploy_with_fake_az(tmp_path, "prod", ZAVA_READ_REPLICA="false")
+    assert result.returncode == 0, result.stderr
+    for call in creates(calls):
+        assert "readReplica=false" in call and "readReplicaExists=true" in call
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "message"),
+    [
+        ("dev", "true", "no read replicas on the Burstable tier"),
+        ("prod", "yes", "ZAVA_READ_REPLICA must be true or false"),
+    ],
+)
+def test_deploy_sh_refuses_a_read_replica_it_cannot_have(
+    tmp_path: Path, env: str, value: str, message: str
+) -> None:
+    result, calls = deploy_with_fake_az(tmp_path, env, ZAVA_READ_REPLICA=value)
+    assert result.returncode == 1 and message in result.stderr
+    assert calls == []  # before anything reaches Azure
 
 
 def test_deploy_sh_refuses_to_run_without_az(tmp_path: Path) -> None:
@@ -730,3 +938,6 @@ def test_the_docs_cover_the_files(compose: dict[str, Any]) -> None:
         assert command in azure, command
     for path in PARAMETER_FILES.values():
         assert path.relative_to(ROOT).as_posix() in azure
+    for name in ("ZAVA_READ_REPLICA=true", "ZAVA_READ_URLS", "Burstable"):
+        assert name in azure, name
+    assert "ZAVA_READ_REPLICA=true" in run(INFRA / "deploy.sh", "--help").stdout
