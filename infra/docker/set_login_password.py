@@ -1,4 +1,7 @@
-"""Gives the server's login role (ZAVA_LOGIN_ROLE, zava_server) its password.
+"""Gives the server's login role (ZAVA_LOGIN_ROLE, zava_server) its password, and every
+principal's login role (zava_p_..., db/principal_roles.sql) the password the server
+derives from it (zava_mcp.database.principal_password), so the server can log in as each
+principal with one secret.
 
     DATABASE_URL=<administrator DSN> ZAVA_SERVER_PASSWORD=<password> \
         python infra/docker/set_login_password.py
@@ -6,7 +9,8 @@
 The password never reaches the database server in clear: like psql's \\password, this
 sends a SCRAM-SHA-256 verifier computed here, so it cannot show up in the server's
 statement log. The compose `init` service and the Azure init job run it after
-`zava-mcp db init` (which creates the role without a password).
+`zava-mcp db init` and seeding (which create the roles without a password); run it again
+after `db init` gives a new store's manager a role.
 """
 
 from __future__ import annotations
@@ -62,12 +66,19 @@ def main() -> int:
     except ValueError as error:
         print(f"set-login-password: {error}", file=sys.stderr)
         return 2
-    verifier = scram_verifier(password, secrets.token_bytes(16))
+    from zava_mcp.database import principal_password, principal_roles
+
+    passwords = {role: password}
+    passwords.update((name, principal_password(password, name)) for name in principal_roles(url))
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("alter role {} password {}").format(sql.Identifier(role), sql.Literal(verifier))
-        )
-    print(f"set-login-password: {role} has its password")
+        for name, secret in passwords.items():
+            verifier = scram_verifier(secret, secrets.token_bytes(16))
+            conn.execute(
+                sql.SQL("alter role {} password {}").format(
+                    sql.Identifier(name), sql.Literal(verifier)
+                )
+            )
+    print(f"set-login-password: {role} and {len(passwords) - 1} principal roles have passwords")
     return 0
 
 

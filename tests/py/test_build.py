@@ -10,6 +10,7 @@ import pytest
 from conftest import HEAD_OFFICE, SEATTLE, replace_database
 from zava_mcp import database, schema
 from zava_mcp.config import DB_DIR, ConfigError, Settings
+from zava_mcp.seed import seed
 
 
 def test_build_order_is_roles_schema_functions_policies_privileges_principal_roles():
@@ -118,3 +119,62 @@ def test_the_local_provider_has_one_model():
 def test_stateless_accepts_the_usual_spellings():
     assert Settings.from_env({"ZAVA_STATELESS": "on"}).server.stateless
     assert not Settings.from_env({"ZAVA_STATELESS": "off"}).server.stateless
+
+
+@pytest.fixture
+def migrated(seeded):
+    """A database built as an earlier version left it: the per-transaction binding table
+    with a function and a policy built on it, and the login role a member of the reader."""
+    settings = replace_database(seeded[0], "zava_pytest_migrate")
+    database.drop_embedded_database(settings)
+    url = database.admin_url(settings)
+    schema.build(url, settings)
+    seed(url, scale=0.01, random_seed=3, settings=settings)
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            """
+            create unlogged table mcp_internal.principal_bindings (
+                backend_pid integer primary key, transaction_id xid8 not null,
+                rls_user_id uuid not null);
+            create or replace function mcp_internal.record_binding(principal uuid) returns void
+                language sql begin atomic
+                insert into mcp_internal.principal_bindings values
+                    (pg_backend_pid(), pg_current_xact_id(), principal); end;
+            create policy "an old policy on the binding" on retail.stores for select
+                using (exists (select from mcp_internal.principal_bindings));
+            grant zava_reader to zava_server with inherit false, set true;
+            """
+        )
+    yield settings, url
+    database.drop_embedded_database(settings)
+
+
+def test_db_init_migrates_an_earlier_binding_and_gives_new_stores_a_role(migrated):
+    settings, url = migrated
+    schema.build(url, settings)
+    with psycopg.connect(url) as conn:
+        leftovers = conn.execute(
+            """
+            select to_regclass('mcp_internal.principal_bindings'),
+                   to_regprocedure('mcp_internal.record_binding(uuid)'),
+                   (select count(*) from pg_policies where policyname = 'an old policy on the binding'),
+                   pg_has_role('zava_server', 'zava_reader', 'member')
+            """
+        ).fetchone()
+        assert leftovers == (None, None, 0, False)
+        conn.execute(
+            "insert into retail.stores (store_id, store_name, rls_user_id, is_online) "
+            "values (9, 'Zava Retail Olympia', '5a5a5a5a-0000-4000-8000-000000000009', false)"
+        )
+    schema.build(url, settings)  # db init again: the new store's manager gets a role
+    with psycopg.connect(url) as conn:
+        roles = dict(
+            conn.execute("select rls_user_id::text, role_name from mcp_internal.principal_roles")
+        )
+    assert len(roles) == 10 and roles[HEAD_OFFICE].startswith("zava_p_")
+    olympia = "5a5a5a5a-0000-4000-8000-000000000009"
+    with psycopg.connect(database.principal_url(settings, olympia)) as conn:
+        stores = conn.execute("select array_agg(store_id) from retail.stores").fetchone()[0]
+        visible = conn.execute("select mcp_internal.visible_store_ids()").fetchone()[0]
+    assert stores == [1, 2, 3, 4, 5, 6, 7, 8, 9]  # the catalog, the same for every store
+    assert visible == [9]
