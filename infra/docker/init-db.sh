@@ -5,7 +5,8 @@
 #   2. zava-mcp db seed               the sample data, only while retail.orders is empty
 #                                     (and ZAVA_SEED_IF_EMPTY is not false)
 #   3. zava-mcp embed --missing-only  product embeddings from the configured model
-#   4. the login role's password      from ZAVA_SERVER_PASSWORD, when it is set
+#   4. the passwords of the login role and of every principal's role (derived from it)
+#                                     from ZAVA_SERVER_PASSWORD, when it is set
 set -euo pipefail
 
 : "${DATABASE_URL:?set DATABASE_URL to the administrator DSN}"
@@ -42,5 +43,5 @@ zava-mcp embed --missing-only
 if [[ -n "${ZAVA_SERVER_PASSWORD:-}" ]]; then
     python "$here/set_login_password.py"
 else
-    echo "init: ZAVA_SERVER_PASSWORD is not set; the login role keeps its password"
+    echo "init: ZAVA_SERVER_PASSWORD is not set; the login and principal roles keep their passwords"
 fi

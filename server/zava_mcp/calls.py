@@ -70,8 +70,11 @@ CLEAN_SESSION: tuple[LiteralString, ...] = (
     "discard temp",
     "discard sequences",
 )
-# Idle connections of a principal are closed after this long.
+# Idle connections of a principal are closed after this long, any after the lifetime.
 PRINCIPAL_IDLE_SECONDS = 60.0
+PRINCIPAL_LIFETIME_SECONDS = 300.0
+# How long a principal's role is remembered before it is looked up again.
+ROLE_TTL_SECONDS = 60.0
 
 
 class UnknownPrincipal(CallRefused):
@@ -106,8 +109,9 @@ class Database:
             pool_max=principal_pool_max,
             connections_max=connections_max,
         )
-        # Principals' roles, looked up once: a role never changes its principal.
-        self._roles: dict[uuid.UUID, str] = {}
+        # Principals' roles, looked up again after ROLE_TTL_SECONDS: a role never changes
+        # its principal, but a store removed since loses its access.
+        self._roles: dict[uuid.UUID, tuple[str, float]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -177,8 +181,9 @@ class Database:
         return self.calls.stats()
 
     async def _role_of(self, principal: uuid.UUID) -> str:
-        role = self._roles.get(principal)
-        if role is None:
+        now = asyncio.get_running_loop().time()
+        role, looked_up = self._roles.get(principal, (None, 0.0))
+        if role is None or now - looked_up > ROLE_TTL_SECONDS:
             async with self.pool.connection(timeout=self.budget_seconds) as conn:
                 cursor = await conn.execute("select mcp_internal.principal_role(%s)", (principal,))
                 row = await cursor.fetchone()
@@ -188,7 +193,8 @@ class Database:
                     f"principal {principal} has no access: it is neither head office nor a "
                     "store's manager (after adding a store, run `zava-mcp db init`)"
                 )
-            role = self._roles[principal] = row[0]
+            role = row[0]
+            self._roles[principal] = (role, now)
         return role
 
     async def call(self, principal: uuid.UUID, query: LiteralString, params: Sequence[Any]) -> Any:
@@ -266,7 +272,10 @@ class PrincipalPools:
                 while len(self._pools) >= self.max_pools:
                     idle = next((name for name in self._pools if not self._in_flight[name]), None)
                     if idle is None:
-                        raise PoolTimeout("every principal's pool is in use")
+                        raise CallRefused(
+                            f"the server has calls of {self.max_pools} callers in flight, as "
+                            "many as it may (ZAVA_CONNECTIONS_MAX); try again shortly"
+                        )
                     await self._pools.pop(idle).close()
                     del self._in_flight[idle]
                 pool = AsyncConnectionPool(
@@ -274,6 +283,9 @@ class PrincipalPools:
                     min_size=0,
                     max_size=self.pool_max,
                     max_idle=PRINCIPAL_IDLE_SECONDS,
+                    # Connections are renewed now and then, so that calls return to a
+                    # standby that was away (libpq picks the host at connect time).
+                    max_lifetime=PRINCIPAL_LIFETIME_SECONDS,
                     kwargs={
                         "user": role,
                         "password": principal_password(self.server_password, role)

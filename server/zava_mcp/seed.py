@@ -58,7 +58,7 @@ def seed(
     settings names the roles (default: the default roles). on_step(name, seconds) is
     called after each step, for progress output.
     """
-    settings = settings or Settings.from_env({})
+    settings = settings or Settings.from_env()
     if not 0 < scale <= 1000:
         raise ValueError(f"scale must be above 0 and at most 1000, not {scale}")
     started = time.perf_counter()

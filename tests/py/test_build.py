@@ -178,3 +178,8 @@ def test_db_init_migrates_an_earlier_binding_and_gives_new_stores_a_role(migrate
         visible = conn.execute("select mcp_internal.visible_store_ids()").fetchone()[0]
     assert stores == [1, 2, 3, 4, 5, 6, 7, 8, 9]  # the catalog, the same for every store
     assert visible == [9]
+    # A store removed again: its manager's role stays, but gets no connection.
+    with psycopg.connect(url) as conn:
+        conn.execute("delete from retail.stores where store_id = 9")
+    with pytest.raises(ValueError, match="has no login role"):
+        database.principal_url(settings, olympia)
