@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what zava-mcp needs on a Debian machine with Python 3.11 or newer: the Python
-# packages into .venv, and with --test Debian's pgTAP (pg_prove) and Node.js (the client
-# test installs the TypeScript MCP SDK with npm ci). Safe to run again: it reinstalls
-# only when pyproject.toml changed.
+# packages into .venv, and with --test Debian's pgTAP (pg_prove), PgBouncer and Node.js
+# (the client test installs the TypeScript MCP SDK with npm ci). Safe to run again: it
+# reinstalls only when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +50,10 @@ fi
 if $with_tests && ! command -v pg_prove >/dev/null; then
     echo "setup: installing pgTAP (Debian package pgtap)"
     apt_install pgtap
+fi
+if $with_tests && [[ ! -x /usr/sbin/pgbouncer ]]; then
+    echo "setup: installing PgBouncer (Debian package pgbouncer)"
+    apt_install pgbouncer
 fi
 if $with_tests && ! command -v shellcheck >/dev/null; then
     echo "setup: installing ShellCheck (Debian package shellcheck)"
