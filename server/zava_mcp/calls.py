@@ -27,7 +27,7 @@ import logging
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, LiteralString
 
 import psycopg
@@ -104,7 +104,7 @@ class Database:
             open=False,
         )
         self.calls = PrincipalPools(
-            call_conninfo(url, read_urls),
+            lambda: call_conninfo(url, read_urls),
             server_password=psycopg.conninfo.conninfo_to_dict(url).get("password"),
             pool_max=principal_pool_max,
             connections_max=connections_max,
@@ -239,9 +239,14 @@ class PrincipalPools:
     and there is no room, the least recently used pool with no call in flight is closed."""
 
     def __init__(
-        self, conninfo: str, *, server_password: str | None, pool_max: int, connections_max: int
+        self,
+        conninfo: Callable[[], str],
+        *,
+        server_password: str | None,
+        pool_max: int,
+        connections_max: int,
     ):
-        self.conninfo = conninfo
+        self.conninfo = conninfo  # called for each pool: the standbys' order is drawn anew
         self.server_password = server_password
         self.pool_max = pool_max
         self.max_pools = max(1, connections_max // pool_max)
@@ -279,7 +284,7 @@ class PrincipalPools:
                     await self._pools.pop(idle).close()
                     del self._in_flight[idle]
                 pool = AsyncConnectionPool(
-                    self.conninfo,
+                    self.conninfo(),
                     min_size=0,
                     max_size=self.pool_max,
                     max_idle=PRINCIPAL_IDLE_SECONDS,

@@ -7,6 +7,7 @@ import hmac
 import logging
 import os
 import pwd
+import random
 import tempfile
 import uuid
 from collections.abc import Sequence
@@ -169,9 +170,11 @@ def call_conninfo(primary_url: str, read_urls: Sequence[str] = ()) -> str:
     """Where tool calls connect (the user and password are each principal's own).
 
     With no read URLs, the primary. With read URLs (hot standbys), their hosts and then
-    the primary's, for libpq to pick a standby at random (load_balance_hosts) and take
-    the primary only when no standby answers (target_session_attrs=prefer-standby); each
-    host gets connect_timeout seconds (default 2) before the next is tried.
+    the primary's, for libpq to take the first standby that answers and the primary only
+    when none does (target_session_attrs=prefer-standby, tried in order, so the primary
+    sees no login while a standby answers); each host gets connect_timeout seconds
+    (default 2) before the next is tried. The standbys come in a random order, so the
+    pools that call this spread over them.
     """
     params = conninfo_to_dict(primary_url)
     for secret in ("user", "password"):
@@ -180,7 +183,7 @@ def call_conninfo(primary_url: str, read_urls: Sequence[str] = ()) -> str:
     if read_urls:
         hosts: list[str] = []
         ports: list[str] = []
-        for url in [*read_urls, primary_url]:
+        for url in [*random.sample(list(read_urls), len(read_urls)), primary_url]:
             part = conninfo_to_dict(url)
             if part.get("dbname", params.get("dbname")) != params.get("dbname"):
                 raise ConfigError(
@@ -197,7 +200,6 @@ def call_conninfo(primary_url: str, read_urls: Sequence[str] = ()) -> str:
             host=",".join(hosts),
             port=",".join(ports),
             target_session_attrs="prefer-standby",
-            load_balance_hosts="random",
         )
         params.pop("hostaddr", None)
     params.setdefault("connect_timeout", "2")

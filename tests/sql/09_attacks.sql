@@ -709,11 +709,12 @@ select is(
                 from pg_stat_activity as activity
                 where
                     activity.pid <> pg_backend_pid()
+                    and activity.usename <> current_user
                     and coalesce(activity.query, '') not in ('', '<insufficient privilege>')
             ) as visible
     $$) -> 'rows' -> 0 -> 1,
     '0'::jsonb,
-    'P10: after resetting its role, a query sees the statement of no other backend in pg_stat_activity'
+    'P10: after resetting its role, a query sees the statement of no other principal''s backend in pg_stat_activity'
 );
 
 select is(
