@@ -347,8 +347,9 @@ async def _call_in_pipeline(
     conn: psycopg.AsyncConnection, query: LiteralString, params: Sequence[Any]
 ) -> Any:
     """begin read only, the query, rollback and the cleaning, in one round trip. If a
-    statement fails, the ones after it do not run: the transaction is rolled back here
-    and the pool's reset cleans the session."""
+    statement fails, the ones after it do not run: the rollback and the cleaning are sent
+    again, together, so that behind a transaction pooler (PgBouncer) they reach the same
+    server connection as the call; the pool's reset cleans the session once more."""
     try:
         async with conn.pipeline():
             await conn.execute("begin read only")
@@ -358,7 +359,11 @@ async def _call_in_pipeline(
                 await conn.execute(statement)
     except BaseException:
         if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
-            await conn.rollback()
+            with contextlib.suppress(psycopg.Error):  # the call's own error is the one to tell
+                async with conn.pipeline():
+                    await conn.execute("rollback")
+                    for statement in CLEAN_SESSION:
+                        await conn.execute(statement)
         raise
     row = await cursor.fetchone()
     return row[0] if row else None

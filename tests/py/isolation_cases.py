@@ -774,7 +774,8 @@ def problems(findings: Iterable[Finding]) -> list[str]:
 def client(url: str, key: str) -> Client:
     return Client(
         streamable_http_client(
-            url, http_client=httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"})
+            url,
+            http_client=httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30),
         )
     )
 
