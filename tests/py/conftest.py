@@ -18,6 +18,8 @@ import psycopg
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from local_http import serving
 from zava_mcp import database, schema
@@ -96,6 +98,50 @@ def replace_database(settings: Settings, name: str) -> Settings:
     if name.startswith("zava_pytest"):
         name = f"{name}_{os.getpid()}"
     return dataclasses.replace(settings, database_name=name)
+
+
+@contextlib.contextmanager
+def managed_like_database(
+    seeded_settings: Settings, name: str, prefix: str
+) -> Iterator[tuple[Settings, str]]:
+    """A database owned by a CREATEROLE, CREATEDB administrator that is no superuser, with
+    pgvector created for it (as a managed service's allow-list does), and roles named
+    after prefix. Yields the settings (database_url: the administrator's URL) and that
+    URL; at the end the superuser drops the database, the principals' roles built in it
+    and the other roles."""
+    suffix = os.getpid()
+    admin_role = f"{prefix}_admin_{suffix}"
+    settings = dataclasses.replace(
+        replace_database(seeded_settings, name),
+        owner_role=f"{prefix}_owner_{suffix}",
+        login_role=f"{prefix}_server_{suffix}",
+        reader_role=f"{prefix}_reader_{suffix}",
+    )
+    superuser_url = database.admin_url(replace_database(seeded_settings, "postgres"))
+    with psycopg.connect(superuser_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("create role {} login createrole createdb nosuperuser nobypassrls").format(
+                sql.Identifier(admin_role)
+            )
+        )
+        conn.execute(
+            sql.SQL("create database {} owner {}").format(
+                sql.Identifier(settings.database_name), sql.Identifier(admin_role)
+            )
+        )
+    params = conninfo_to_dict(database.admin_url(settings))
+    with psycopg.connect(make_conninfo("", **params), autocommit=True) as conn:
+        conn.execute("create extension vector")
+    params["user"] = admin_role
+    admin_url = make_conninfo("", **params)
+    try:
+        yield dataclasses.replace(settings, database_url=admin_url), admin_url
+    finally:
+        database.drop_embedded_database(settings)  # with the principals' roles
+        with psycopg.connect(superuser_url, autocommit=True) as conn:
+            database.drop_roles(
+                conn, [settings.login_role, settings.reader_role, settings.owner_role, admin_role]
+            )
 
 
 # --- A real server: uvicorn on a free loopback port, in a thread of this process. ---

@@ -15,26 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from conftest import (
     HEAD_OFFICE,
     REDMOND,
     SEATTLE,
-    replace_database,
+    managed_like_database,
     run_server,
     server_settings,
 )
 from isolation_cases import CASES, Case, Finding, problems, run_isolation_cases
 from zava_mcp import database, schema
-from zava_mcp.config import Settings
 from zava_mcp.identity import create_key
 from zava_mcp.seed import seed
 
@@ -87,35 +83,10 @@ def managed_like(seeded, local_provider) -> Iterator[Target]:
     """A database owned by a CREATEROLE, CREATEDB administrator that is no superuser, with
     pgvector created for it (as a managed service's allow-list does), built, seeded and
     keyed by that administrator, and a server on it with a 3 s budget."""
-    suffix = os.getpid()
-    admin_role = f"isolation_admin_{suffix}"
-    settings = replace_database(seeded[0], "zava_pytest_isolation_managed")
-    settings = dataclasses.replace(
+    with managed_like_database(seeded[0], "zava_pytest_isolation_managed", "isolation") as (
         settings,
-        owner_role=f"isolation_owner_{suffix}",
-        login_role=f"isolation_server_{suffix}",
-        reader_role=f"isolation_reader_{suffix}",
-    )
-    superuser_url = database.admin_url(replace_database(seeded[0], "postgres"))
-    with psycopg.connect(superuser_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("create role {} login createrole createdb nosuperuser nobypassrls").format(
-                sql.Identifier(admin_role)
-            )
-        )
-        conn.execute(
-            sql.SQL("create database {} owner {}").format(
-                sql.Identifier(settings.database_name), sql.Identifier(admin_role)
-            )
-        )
-    params = conninfo_to_dict(database.admin_url(settings))
-    superuser_here = make_conninfo("", **params)
-    with psycopg.connect(superuser_here, autocommit=True) as conn:
-        conn.execute("create extension vector")
-    params["user"] = admin_role
-    admin_url = make_conninfo("", **params)
-    settings = dataclasses.replace(settings, database_url=admin_url)
-    try:
+        admin_url,
+    ):
         with psycopg.connect(admin_url) as conn:
             superuser = conn.execute(
                 "select rolsuper from pg_roles where rolname = current_user"
@@ -127,33 +98,10 @@ def managed_like(seeded, local_provider) -> Iterator[Target]:
             who: create_key(admin_url, uuid.UUID(principal), f"isolation: {who}")[1]
             for who, principal in KEYED.items()
         }
+        # The observer of the victims' backends: the embedded superuser, in this database.
+        observer = database.admin_url(dataclasses.replace(settings, database_url=None))
         with run_server(server_settings(settings, time_budget_seconds=3.0), local_provider) as base:
-            yield Target(f"{base}/mcp", keys, superuser_here)
-    finally:
-        drop_managed_like(settings, superuser_url, superuser_here, admin_role)
-
-
-def drop_managed_like(
-    settings: Settings, superuser_url: str, superuser_here: str, admin_role: str
-) -> None:
-    """Drop the database, then its roles: the administrator's, and the principals' login
-    roles it created (listed in the database, when it has them)."""
-    principal_roles: list[str] = []
-    with psycopg.connect(superuser_here, autocommit=True) as conn:
-        if conn.execute("select to_regclass('mcp_internal.principal_roles')").fetchone() != (None,):
-            principal_roles = [
-                row[0] for row in conn.execute("select role_name from mcp_internal.principal_roles")
-            ]
-    database.drop_embedded_database(dataclasses.replace(settings, database_url=None))
-    with psycopg.connect(superuser_url, autocommit=True) as conn:
-        for role in [
-            *principal_roles,
-            settings.login_role,
-            settings.reader_role,
-            settings.owner_role,
-            admin_role,
-        ]:
-            conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(role)))
+            yield Target(f"{base}/mcp", keys, observer)
 
 
 @pytest.fixture(scope="module")

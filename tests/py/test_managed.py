@@ -6,16 +6,12 @@ still limited to its principal's store."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import os
 import uuid
 
 import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from conftest import SEATTLE, STORE_IDS, replace_database
+from conftest import SEATTLE, STORE_IDS, managed_like_database
 from zava_mcp import database, schema
 from zava_mcp.embeddings import embed_products
 from zava_mcp.seed import seed
@@ -23,40 +19,9 @@ from zava_mcp.seed import seed
 
 @pytest.fixture(scope="module")
 def managed(seeded):
-    """A database owned by a CREATEROLE, CREATEDB administrator that is no superuser, with
-    pgvector already created (a managed service's allow-list does that)."""
-    suffix = os.getpid()
-    admin_role = f"managed_admin_{suffix}"
-    settings = replace_database(seeded[0], "zava_pytest_managed")
-    settings = dataclasses.replace(
-        settings,
-        owner_role=f"managed_owner_{suffix}",
-        login_role=f"managed_server_{suffix}",
-        reader_role=f"managed_reader_{suffix}",
-    )
-    superuser_url = database.admin_url(replace_database(seeded[0], "postgres"))
-    with psycopg.connect(superuser_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("create role {} login createrole createdb nosuperuser nobypassrls").format(
-                sql.Identifier(admin_role)
-            )
-        )
-        conn.execute(
-            sql.SQL("create database {} owner {}").format(
-                sql.Identifier(settings.database_name), sql.Identifier(admin_role)
-            )
-        )
-    params = conninfo_to_dict(database.admin_url(settings))
-    with psycopg.connect(make_conninfo("", **params), autocommit=True) as conn:
-        conn.execute("create extension vector")
-    params["user"] = admin_role
-    admin_url = make_conninfo("", **params)
-    yield dataclasses.replace(settings, database_url=admin_url), admin_url
-    # The superuser drops the database and the principals' roles the build created.
-    database.drop_embedded_database(dataclasses.replace(settings, database_url=None))
-    with psycopg.connect(superuser_url, autocommit=True) as conn:
-        for role in (settings.login_role, settings.reader_role, settings.owner_role, admin_role):
-            conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(role)))
+    """A database owned by a CREATEROLE, CREATEDB administrator that is no superuser."""
+    with managed_like_database(seeded[0], "zava_pytest_managed", "managed") as pair:
+        yield pair
 
 
 def test_a_non_superuser_administrator_builds_seeds_and_embeds(managed, local_provider):
