@@ -40,6 +40,7 @@ def build_once(scale: float, quick: bool) -> dict[str, Any]:
         url,
         scale=scale,
         random_seed=42,
+        settings=settings,
         on_step=lambda step, seconds: steps.__setitem__(step, round(seconds, 2)),
     )
     with psycopg.connect(url) as conn:

@@ -13,6 +13,7 @@ import os
 import platform
 import statistics
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -72,7 +73,7 @@ def sample_database(scale: float = 1.0, name: str = "zava_bench") -> tuple[Setti
             schema.build(url, settings)
             return settings, url
     url = fresh_database(settings)
-    seed(url, scale=scale, random_seed=42)
+    seed(url, scale=scale, random_seed=42, settings=settings)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("vacuum analyze")
         conn.execute(
@@ -158,6 +159,53 @@ def backend_cpu_seconds(database_name: str) -> float:
         except (OSError, ValueError, IndexError):
             continue
     return total
+
+
+class LoadSampler:
+    """The machine's 1-minute load average, sampled every `every` seconds on a thread of
+    its own while the block runs (it counts the benchmark's own processes too)."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = every
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while True:
+            self.samples.append(round(os.getloadavg()[0], 2))
+            if self._stop.wait(self.every):
+                return
+
+    def summary(self) -> dict[str, Any]:
+        found = self.samples or [round(os.getloadavg()[0], 2)]
+        return {
+            "every_seconds": self.every,
+            "samples": len(found),
+            "min": min(found),
+            "median": round(statistics.median(found), 2),
+            "max": max(found),
+        }
+
+
+def load_text(results: dict[str, Any]) -> str:
+    """How loaded the machine was during a saved run, in words for the report."""
+    during = results.get("load_during")
+    if not during:
+        averages = " / ".join(str(value) for value in results["machine"]["load_average"])
+        return f"load average {averages} when saved"
+    return (
+        f"1-minute load {during['median']} median ({during['min']} to {during['max']}) during "
+        f"the run on {results['machine'].get('cores')} cores"
+    )
 
 
 def ratio(value: float, baseline: float) -> float:

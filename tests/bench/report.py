@@ -55,7 +55,7 @@ def header(results: dict[str, dict[str, Any]]) -> str:
         "databases are built once and kept "
         "there (`ZAVA_BENCH_REBUILD=1` builds them again).",
         "",
-        "| family | measured at (UTC) | run s | CPU | cores | memory GiB | load average at start |",
+        "| family | saved at (UTC) | run s | CPU | cores | memory GiB | load during the run |",
         "|---|---|---:|---|---:|---:|---|",
     ]
     for family, figures in results.items():
@@ -63,7 +63,7 @@ def header(results: dict[str, dict[str, Any]]) -> str:
         lines.append(
             f"| {family} | {figures['measured_at']} | {figures.get('run_seconds', '-')} "
             f"| {machine['cpu']} | {machine['cores']} | {machine['memory_gib']} "
-            f"| {', '.join(str(value) for value in machine['load_average'])} |"
+            f"| {measure.load_text(figures)} |"
         )
     found = [
         (family, *target)

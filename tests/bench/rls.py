@@ -1,17 +1,18 @@
 """Family 2: what row level security costs a store-scoped analytic query.
 
 Four store-scoped queries, each measured as:
-  rls                 Seattle's manager through the server's path: a login-role
-                      connection, mcp.bind_principal (read only, reader role), the query
-                      text as it is through mcp.run_query, rollback
-  rls_plain           the same bound reader running the query text as plain SQL (no
-                      run_query): tells row level security apart from the cursor's plan
+  rls                 Seattle's manager through the server's path: a connection logged in
+                      as the manager's own role (database.principal_url), begin read only,
+                      the query text as it is through mcp.run_query, rollback
+  rls_plain           the same role running the query text as plain SQL (no run_query):
+                      tells row level security apart from the cursor's plan
   hand_written        the query text with a hand-written `store_id = 1` on every
                       store-scoped table, as the owner (row level security does not
-                      apply to it), through the same path: bind, read only, run_query;
-                      only the role differs, so only row level security differs
+                      apply to it), through the same path: begin read only, set local
+                      role to the owner, run_query; only the role differs, so only row
+                      level security differs
   hand_written_plain  that text as plain SQL by the owner: what run_query itself costs
-  head_office         head office through the server's path (every store)
+  head_office         head office through the server's path (its own role, every store)
   no_filter           the query text with no filter as the owner, through the same path
   no_filter_plain     that text as plain SQL by the owner
   reference           the reference sample's own policy design (below), Seattle
@@ -22,7 +23,8 @@ which this benchmark creates in its own database only (never in a product databa
 the same rows, indexes and foreign keys, with policies of the shape the Microsoft Zava
 sample uses: per row, an EXISTS against stores for the store whose rls_user_id equals
 the session setting app.current_rls_user_id, or that setting being head office. It is
-queried as the reader role through run_query, like ours.
+queried as one shared role (the reader, which the administrator may switch to) with the
+principal in that setting, through run_query, like ours.
 
 Before timing, every comparison's rows are checked equal, so the comparison is fair:
 rls = hand_written, head_office = no_filter, reference = rls and
@@ -36,7 +38,6 @@ from __future__ import annotations
 
 import statistics
 import textwrap
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -138,36 +139,48 @@ Call = Callable[[], Any]
 
 
 class Caller:
-    """The connections the variants use and one call of each kind."""
+    """The connections the variants use and one call of each kind.
+
+    A principal's calls log in as the principal's own role (database.principal_url), as
+    the server's are; the owner's and the reference design's calls go through the
+    administrator's connection. Every call is one read-only transaction, rolled back."""
 
     def __init__(self, settings: Settings, admin_url: str) -> None:
         self.owner = sql.Identifier(settings.owner_role)
-        # Autocommit: each call opens its own transaction and rolls it back, as a tool does.
-        self.login = psycopg.connect(database.login_url(settings), autocommit=True)
-        self.admin = psycopg.connect(admin_url, autocommit=True)
+        self.reader = settings.reader_role
+        # Autocommit: each call opens its own transaction (BEGIN READ ONLY) and rolls it
+        # back, as a tool does.
+        self.principals = {
+            principal: _read_only(database.principal_url(settings, principal))
+            for principal in (measure.SEATTLE, measure.HEAD_OFFICE)
+        }
+        self.admin = _read_only(admin_url)
         self.owner_session = psycopg.connect(admin_url, autocommit=True)
         self.owner_session.execute(sql.SQL("set role {}").format(self.owner))
 
     def close(self) -> None:
-        for conn in (self.login, self.admin, self.owner_session):
+        for conn in (*self.principals.values(), self.admin, self.owner_session):
             conn.close()
 
     def full_path(self, principal: str, text: str) -> dict[str, Any]:
-        """The server's path: login role, bind (read only, reader role), run_query."""
-        with self.login.transaction(force_rollback=True):
-            self.login.execute("select mcp.bind_principal(%s)", (uuid.UUID(principal),))
-            return self._run_query(self.login, text)
+        """The server's path: the principal's login role, begin read only, run_query,
+        rollback."""
+        conn = self.principals[principal]
+        with conn.transaction(force_rollback=True):
+            return self._run_query(conn, text)
 
     def bound_plain(self, principal: str, text: str) -> list[tuple[Any, ...]]:
-        with self.login.transaction(force_rollback=True):
-            self.login.execute("select mcp.bind_principal(%s)", (uuid.UUID(principal),))
-            return self.login.execute(text).fetchall()
+        """The principal's login role, begin read only, the text as plain SQL, rollback."""
+        conn = self.principals[principal]
+        with conn.transaction(force_rollback=True):
+            return conn.execute(text).fetchall()
 
-    def owner_path(self, principal: str, text: str) -> dict[str, Any]:
-        """The server's path with one change: the owner's role instead of the reader's,
-        so row level security does not apply."""
+    def owner_path(self, text: str) -> dict[str, Any]:
+        """The server's path with one change: the owner's role instead of a principal's,
+        so row level security does not apply. One statement more than full_path (the
+        `set local role`), as before principal roles, when both paths bound a principal
+        first and this one then switched to the owner."""
         with self.admin.transaction(force_rollback=True):
-            self.admin.execute("select mcp.bind_principal(%s)", (uuid.UUID(principal),))
             self.admin.execute(sql.SQL("set local role {}").format(self.owner))
             return self._run_query(self.admin, text)
 
@@ -175,12 +188,14 @@ class Caller:
         return self.owner_session.execute(text).fetchall()
 
     def reference_path(self, principal: str, text: str) -> dict[str, Any]:
-        """The reference's design on the bench_reference copies: the reader role with the
-        principal in the session setting its policies read, through run_query."""
+        """The reference's design on the bench_reference copies: one shared role (the
+        reader) with the principal in the session setting its policies read, set in one
+        statement, then run_query."""
         with self.admin.transaction(force_rollback=True):
-            self.admin.execute("select mcp.bind_principal(%s)", (uuid.UUID(principal),))
             self.admin.execute(
-                "select set_config('app.current_rls_user_id', %s, true)", (principal,)
+                "select set_config('role', %s, true), "
+                "set_config('app.current_rls_user_id', %s, true)",
+                (self.reader, principal),
             )
             return self._run_query(self.admin, text)
 
@@ -201,10 +216,10 @@ class Caller:
         return {
             "rls": lambda: self.full_path(seattle, unfiltered),
             "rls_plain": lambda: self.bound_plain(seattle, unfiltered),
-            "hand_written": lambda: self.owner_path(seattle, filtered),
+            "hand_written": lambda: self.owner_path(filtered),
             "hand_written_plain": lambda: self.owner_plain(filtered),
             "head_office": lambda: self.full_path(head_office, unfiltered),
-            "no_filter": lambda: self.owner_path(head_office, unfiltered),
+            "no_filter": lambda: self.owner_path(unfiltered),
             "no_filter_plain": lambda: self.owner_plain(unfiltered),
             "reference": lambda: self.reference_path(seattle, reference),
             "reference_head_office": lambda: self.reference_path(head_office, reference),
@@ -299,6 +314,13 @@ def build_reference_design(admin_url: str, settings: Settings) -> None:
             conn.execute(
                 sql.SQL("vacuum (analyze) {}").format(sql.Identifier(REFERENCE_SCHEMA, table))
             )
+
+
+def _read_only(url: str) -> psycopg.Connection:
+    """An autocommit connection whose transactions begin READ ONLY, as a tool call's."""
+    conn = psycopg.connect(url, autocommit=True)
+    conn.read_only = True
+    return conn
 
 
 def check_answers(variants: dict[str, Call]) -> dict[str, Any]:
@@ -432,17 +454,20 @@ def report(results: dict[str, Any]) -> None:
 
 
 VARIANT_NOTES = {
-    "rls": "Seattle's manager: login role, `mcp.bind_principal`, the query as written "
-    "through `mcp.run_query` (row level security filters it)",
-    "rls_plain": "the same bound reader, the query as plain SQL (no run_query)",
+    "rls": "Seattle's manager: a connection logged in as the manager's own role, "
+    "`begin read only`, the query as written through `mcp.run_query` (row level security "
+    "filters it), rollback",
+    "rls_plain": "the same role, the query as plain SQL (no run_query)",
     "hand_written": "the query plus `store_id = 1` on each store-scoped table, as the owner "
-    "(no row level security) through the same bind and `mcp.run_query`",
+    "(no row level security): `begin read only`, `set local role` to the owner, "
+    "`mcp.run_query`",
     "hand_written_plain": "that filtered text as plain SQL by the owner",
-    "head_office": "head office through the server's path (every store)",
-    "no_filter": "the query as written, as the owner, through the same bind and run_query",
+    "head_office": "head office through the server's path (its own role, every store)",
+    "no_filter": "the query as written, as the owner, through the same path as hand_written",
     "no_filter_plain": "that text as plain SQL by the owner",
     "reference": "the reference sample's per-row EXISTS policies (copies in schema "
-    "`bench_reference`), Seattle, through run_query",
+    "`bench_reference`) read by one shared role with the principal in a session setting, "
+    "Seattle, through run_query",
     "reference_head_office": "the same reference design, head office",
 }
 
@@ -643,7 +668,9 @@ def _honest_notes(queries: dict[str, Any], target: float) -> list[str]:
         notes.append(
             f"- Target missed for {', '.join(missed)}. Row level security adds a fixed cost "
             "to every query: one InitPlan per table the query reads (`visible_store_ids()` or "
-            "`principal_is_known()`, each a SECURITY DEFINER function reading the binding) "
+            "`principal_is_known()`, SECURITY INVOKER wrappers that find the current role's "
+            "principal through `mcp.current_principal()` and then read the stores through a "
+            "SECURITY DEFINER function) "
             "and the planning of the policies, together a fraction of a millisecond, which "
             "shows against a query of one or two milliseconds."
             + (
@@ -659,13 +686,102 @@ def _honest_notes(queries: dict[str, Any], target: float) -> list[str]:
             )
         )
     notes.append(
-        "- What would remove the rest: a plan-time fact instead of a parameter, e.g. a "
-        "reader role per kind of principal (store manager, head office) chosen by "
-        "`mcp.bind_principal`, with a policy per role (a manager's a scalar `store_id = "
-        "(select ...)`, estimated at one store; head office's a test estimated at all rows). "
-        "That changes the roles and the binding, outside this benchmark's files: a proposal."
+        "- What would remove the rest: a plan-time fact instead of a parameter. Every "
+        "principal now logs in as a role of its own, so a policy per role (`to <role> using "
+        "(store_id = 1)`) would give the planner a constant; but policies are readable by "
+        "every role (`pg_policies`), and they would tell which opaque role serves which "
+        "store, which the principal roles' design forbids. Not taken."
     )
     return notes
+
+
+# What the saved baseline (docs/benchmarks/rls.before.json) was measured on, against the
+# code measured now; rewrite it when measuring a new baseline for another change.
+BEFORE_AFTER = (
+    "**The change:** the policies' helpers `visible_store_ids()` and `principal_is_known()` "
+    "are SECURITY INVOKER SQL functions that find the principal of the current role "
+    "(`mcp.current_principal()`, PL/pgSQL, over `principal_of_role`, a SECURITY DEFINER "
+    "lookup of the role in `principal_roles` with `pg_has_role`) and pass it to SECURITY "
+    "DEFINER functions that read the stores (`store_ids_of`, `is_known_principal`); before, "
+    "they were SECURITY DEFINER functions reading the per-transaction binding row. And a "
+    "manager's or head office's call logs in as the principal's own role instead of "
+    "binding the principal per call (one statement fewer per call). Both run back to back "
+    "in one session on the same machine: before from a worktree of the old commit first on "
+    "`PYTHONPATH`, with its own benchmark script and its own embedded PostgreSQL and "
+    "database, built by its own `db/`."
+)
+# A ratio this much worse than before is flagged.
+WORSE = 0.10
+# What the before/after figures showed, and what was checked beyond them (written after
+# the run that saved the figures; rewrite with a new baseline).
+BEFORE_AFTER_FINDINGS = (
+    "The tool's path (`rls`, `head_office`: through `mcp.run_query`) is not more than 10 % "
+    "worse: RLS / hand-written is lower for three queries and 2.5 % higher for category mix, "
+    "head office / no filter within 8 % (low stock 0.99 to 1.07, while both of its medians "
+    "fell). Head office's monthly "
+    "revenue median rose 14 % between the two runs, its ratio to no filter only 1.16 to "
+    "1.18: the ratios pair calls made moments apart, the medians of two runs do not.",
+    "Plain SQL as a principal (`rls_plain`: a DBA after `set role`, not a tool call) is much "
+    "slower on top 10 (21.5 to 69.9 ms) and category mix (54.5 to 100.3 ms): parallel "
+    "plans. `visible_store_ids()` and `principal_is_known()` are now PARALLEL SAFE; before, "
+    "as SECURITY DEFINER functions with no marking, they were PARALLEL UNSAFE, so no query "
+    "reading a table with a policy ran in parallel. The planner estimates 74 % of "
+    "order_items for a store manager (the array is a parameter at plan time) and picks a "
+    "parallel sequential scan over the index-only scan of the store's rows; on this busy "
+    "two-core machine the workers lose. Checked on a copy of this database, the functions "
+    "altered in turn (three alternated rounds of five calls, plain SQL as Seattle's role): "
+    "top 10 45.5 ms PARALLEL SAFE, 61.1 RESTRICTED, 16.9 UNSAFE; category mix 65.1, 85.6, "
+    "53.1; monthly revenue 106.4, 106.0, 119.2 (parallelism helps it); low stock the same. "
+    "Through `mcp.run_query` nothing changed (a cursor never runs in parallel).",
+)
+
+
+def compare(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """Before and after a change: the ratios and the medians, query by query, measured on
+    the code before it (`run.py rls --save-as before`) and now."""
+    lines = [
+        "### Before and after: principal login roles and the policies' helpers",
+        "",
+        BEFORE_AFTER,
+        "",
+        f"Before: commit {before.get('commit') or 'unrecorded'}, saved {before['measured_at']} "
+        f"({measure.load_text(before)}); "
+        f"after: commit {after.get('commit') or 'unrecorded'} and the working tree, saved "
+        f"{after['measured_at']} ({measure.load_text(after)}); "
+        f"{before['calls_per_variant']} and {after['calls_per_variant']} calls per variant. "
+        f"**Bold**: more than {WORSE:.0%} worse than before.",
+        "",
+        "| query | RLS / hand-written before | after | head office / no filter before "
+        "| after | plain SQL: RLS / hand-written before | after | RLS ms before | after "
+        "| hand-written ms before | after | head office ms before | after "
+        "| no filter ms before | after | RLS plain SQL ms before | after |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, figures in after["queries"].items():
+        old = before["queries"].get(name)
+        if not old:
+            continue
+        cells = [
+            _pair(old["ratios"][key], figures["ratios"][key], 2)
+            for key in (
+                "rls_vs_hand_written",
+                "head_office_vs_no_filter",
+                "rls_plain_vs_hand_written_plain",
+            )
+        ] + [
+            _pair(old["timings"][variant]["median_ms"], figures["timings"][variant]["median_ms"], 1)
+            for variant in ("rls", "hand_written", "head_office", "no_filter", "rls_plain")
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", *(f"- {finding}" for finding in BEFORE_AFTER_FINDINGS)]
+    return "\n".join(lines) + "\n"
+
+
+def _pair(old: float, new: float, digits: int) -> str:
+    """'old | new', the new one bold when it is more than WORSE higher than the old."""
+    shown = f"{new:.{digits}f}"
+    return f"{old:.{digits}f} | " + (f"**{shown}**" if new > old * (1 + WORSE) else shown)
 
 
 def plots(results: dict[str, Any], directory: Path) -> list[Path]:

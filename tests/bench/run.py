@@ -8,9 +8,14 @@ docs/benchmarks.md and its plots from every saved file. `--quick` runs a small v
 of each, for a smoke test; its figures are saved apart and never reported. `--save-as
 before` keeps a family's figures as the baseline that the report compares the current
 ones with: measure it on the code before a change, e.g. with a checkout of the previous
-commit first on the path (`git worktree add /tmp/before HEAD~1`, then `PYTHONPATH=
-/tmp/before/server python tests/bench/run.py overhead --save-as before`, and copy
-/tmp/before/docs/benchmarks/overhead.before.json here).
+commit first on the path (`git worktree add /tmp/before HEAD~1`, then, in /tmp/before,
+`PYTHONPATH=/tmp/before/server python tests/bench/run.py overhead --save-as before`, and
+copy /tmp/before/docs/benchmarks/overhead.before.json here). The old code then builds its
+own embedded PostgreSQL and databases under /tmp/before/.zava (its project root), with its
+own db/, so the two builds never meet. Alternate the two sides (before, after, after,
+before) on a shared machine; `python tests/bench/overhead.py --merge OUT IN...` averages
+several saved overhead runs into one file. Each saved run records the machine's 1-minute
+load sampled during it (load_during).
 """
 
 from __future__ import annotations
@@ -47,8 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n=== {name}{' (quick)' if args.quick else ''}", flush=True)
         started = time.perf_counter()
         module = importlib.import_module(name)
-        results = module.run(quick=args.quick)
+        with measure.LoadSampler() as load:
+            results = module.run(quick=args.quick)
         results["run_seconds"] = round(time.perf_counter() - started, 1)
+        results["load_during"] = load.summary()
         path = measure.save_results(name, results, quick=args.quick, label=args.save_as)
         print(f"\n{name}: {results['run_seconds']} s, figures in {path}", flush=True)
     if (args.report or "report" in args.families) and not args.quick:

@@ -96,6 +96,47 @@ def test_overhead_report_shows_the_figures(overhead_results, tmp_path: Path):
     assert (tmp_path / "overhead.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_overhead_runs_merge_and_compare_with_a_baseline(overhead_results):
+    import copy
+
+    import measure
+    import overhead
+
+    first = json.loads(json.dumps(overhead_results))
+    first.update(measured_at="2026-12-01T00:00:00+00:00", machine=measure.machine())
+    second = copy.deepcopy(first)
+    for levels in [second["noop"], *(w for q in second["queries"].values() for w in q.values())]:
+        for level in levels:
+            level["median_ms"] *= 3
+    merged = overhead.merge_runs([first, second])
+    assert len(merged["runs"]) == 2
+    one = merged["queries"]["select 1"]["mcp"][0]
+    assert one["median_ms"] == pytest.approx(
+        first["queries"]["select 1"]["mcp"][0]["median_ms"] * 2, rel=1e-3
+    )
+    assert one["calls"] == 2 * overhead_results["calls_per_level"]
+    # Against a baseline twice as fast, the current medians are flagged as worse.
+    text = overhead.compare(merged, first)
+    assert "### Before and after" in text and "2 runs:" in text
+    assert f"| **{first['queries']['select 1']['mcp'][0]['median_ms']}** |" not in text
+    text = overhead.compare(first, merged)
+    assert f"| **{one['median_ms']}** |" in text
+    assert "Where the time goes" in text
+
+
+def test_load_sampler_reads_the_load_while_a_block_runs():
+    import time
+
+    import measure
+
+    with measure.LoadSampler(every=0.01) as load:
+        time.sleep(0.05)
+    summary = load.summary()
+    assert summary["samples"] >= 2
+    assert summary["min"] <= summary["median"] <= summary["max"]
+    assert "during the run" in measure.load_text({"load_during": summary, "machine": {"cores": 2}})
+
+
 def test_build_family_builds_and_embeds_in_quick_mode():
     import build
 

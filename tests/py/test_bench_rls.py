@@ -75,3 +75,21 @@ def test_plots_draw_the_ratios(results: dict[str, Any], tmp_path: Path) -> None:
 
     (path,) = rls.plots(results, tmp_path)
     assert path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_compare_flags_ratios_worse_than_the_baseline(results: dict[str, Any]) -> None:
+    import copy
+
+    import rls
+
+    results = copy.deepcopy(results)
+    results["measured_at"] = "2026-12-01T00:00:00+00:00"
+    results["machine"] = {"load_average": [1.0, 1.0, 1.0], "cores": 2}
+    baseline = copy.deepcopy(results)
+    for figures in baseline["queries"].values():
+        figures["ratios"] = {name: value / 2 for name, value in figures["ratios"].items()}
+    text = rls.compare(baseline, results)
+    assert "### Before and after" in text
+    for name, figures in results["queries"].items():
+        assert f"| **{figures['ratios']['rls_vs_hand_written']:.2f}** |" in text, name
+    assert "**" not in rls.compare(results, results).split("|", 1)[1].split("\n- ")[0]
