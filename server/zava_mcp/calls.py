@@ -103,9 +103,10 @@ class Database:
             kwargs={"autocommit": True, "prepare_threshold": None},
             open=False,
         )
+        server_password = psycopg.conninfo.conninfo_to_dict(url).get("password")
         self.calls = PrincipalPools(
             lambda: call_conninfo(url, read_urls),
-            server_password=psycopg.conninfo.conninfo_to_dict(url).get("password"),
+            server_password=str(server_password) if server_password else None,
             pool_max=principal_pool_max,
             connections_max=connections_max,
         )
