@@ -56,19 +56,12 @@ class UnsafeLoginRole(RuntimeError):
 
 
 # What a rollback leaves in a session, undone before the connection serves another call:
-# cursors, settings (a rollback already reverts those a call changed), prepared statements,
-# listeners, session advisory locks, temporary objects, sequence state. One statement each
-# (the extended protocol takes no lists). Not DISCARD ALL: its DISCARD PLANS would make
-# every later call plan each statement of the mcp functions again, for no safety (their
-# plans are no state of the caller's), which costs more than the call itself.
+# cursors, then (in one function, see db/functions/mcp_internal.clean_session.sql)
+# settings, prepared statements, listeners, session advisory locks, temporary objects and
+# sequence state. One statement each: the extended protocol takes no lists.
 CLEAN_SESSION: tuple[LiteralString, ...] = (
     "close all",
-    "reset all",
-    "deallocate all",
-    "unlisten *",
-    "select pg_advisory_unlock_all()",
-    "discard temp",
-    "discard sequences",
+    "select mcp_internal.clean_session()",
 )
 # Idle connections of a principal are closed after this long, any after the lifetime.
 PRINCIPAL_IDLE_SECONDS = 60.0

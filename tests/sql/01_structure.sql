@@ -434,7 +434,7 @@ select is_empty(
 select functions_are(
     'mcp_internal',
     array[
-        'audit_entries', 'authenticate_api_key', 'head_office_principal', 'is_known_principal', 'leading_keyword',
+        'audit_entries', 'authenticate_api_key', 'clean_session', 'head_office_principal', 'is_known_principal', 'leading_keyword',
         'login_role_problems', 'open_guarded_cursor', 'principal_is_known', 'principal_label', 'principal_of_role',
         'principal_role', 'product_search_document', 'record_audit', 'redact_plan', 'refuse_write', 'store_ids_of',
         'visible_store_ids'
