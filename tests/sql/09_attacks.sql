@@ -1049,13 +1049,23 @@ select collect_tap(
         $$,
         'P7: websearch operators in query_text only shape the text search'
     ),
+    -- With products embedded (the standby suite's database) the model is refused by
+    -- name: the text was compared as a value, never run. Any other error fails.
     lives_ok(
         $$
-            select count(*)
-            from mcp.search_products(
-                ('[' || array_to_string(array_fill(0.1, array[384]), ',') || ']')::vector, 20, 30,
-                null, false, 'm''; drop table retail.products; --'
-            )
+            do $attack$
+            begin
+                perform count(*)
+                from mcp.search_products(
+                    ('[' || array_to_string(array_fill(0.1, array[384]), ',') || ']')::vector, 20, 30,
+                    null, false, 'm''; drop table retail.products; --'
+                );
+            exception when data_exception then
+                if sqlerrm not like 'the query was embedded by model m''; drop table retail.products; --, but %' then
+                    raise;
+                end if;
+            end
+            $attack$
         $$,
         'P7: a quote-breaking DROP TABLE in query_model is never run'
     )
