@@ -26,6 +26,11 @@ BATCH_SIZE = 500
 BATCH_LINGER_SECONDS = 0.05
 MAX_PENDING = 100_000
 RETRY_SECONDS = (0.5, 1, 2, 5, 10, 30)
+# How much of a query's text a record keeps (mcp_internal.record_audit keeps as much).
+QUERY_TEXT_CHARS = 4000
+# What PostgreSQL raises for a batch it cannot take because of what is in it (a value it
+# cannot store, a jsonb document over its size limit): written record by record instead.
+REFUSED_FOR_ITS_DATA = (psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded)
 
 
 @dataclass(frozen=True)
@@ -94,9 +99,9 @@ class AuditTrail:
             batch = [self.pending[i] for i in range(min(BATCH_SIZE, len(self.pending)))]
             try:
                 await self.database.record_audit([_as_json(record) for record in batch])
-            except psycopg.errors.DataError as error:
-                # The batch holds a value the database cannot take: write the records one
-                # by one, so that one bad record does not hold back every other.
+            except REFUSED_FOR_ITS_DATA as error:
+                # The batch holds what the database cannot take: write the records one by
+                # one, so that one bad record does not hold back every other.
                 log.warning("audit: a batch was refused (%s); writing it record by record", error)
                 await self._write_one_by_one(batch)
             except Exception as error:  # never let the writer die: wait and try again
@@ -118,7 +123,7 @@ class AuditTrail:
         for record in batch:
             try:
                 await self.database.record_audit([_as_json(record)])
-            except psycopg.errors.DataError as error:
+            except REFUSED_FOR_ITS_DATA as error:
                 self.dropped += 1
                 log.error("audit: record %s could not be written: %s", record.request_id, error)
 

@@ -51,6 +51,11 @@ class BudgetExceeded(CallRefused):
     """The call ran past its time budget and was cancelled."""
 
 
+class DatabaseUnavailable(Exception):
+    """The server's own pool could not reach the database in time (a restart, an outage,
+    every connection busy): the request is answered 503 with Retry-After, never 500."""
+
+
 class UnsafeLoginRole(RuntimeError):
     """The server's login role could bypass row level security."""
 
@@ -63,6 +68,12 @@ CLEAN_SESSION: tuple[LiteralString, ...] = (
     "close all",
     "select mcp_internal.clean_session()",
 )
+# How long the server's own lookups (key checks, role and label lookups, /healthz) wait
+# for a connection and an answer: short, so that an outage is reported within seconds and
+# never holds a request for a whole time budget.
+LOOKUP_SECONDS = 2.0
+# A log line's label of the principal is worth less than the line: it waits less.
+LABEL_SECONDS = 0.5
 # Idle connections of a principal are closed after this long, any after the lifetime.
 PRINCIPAL_IDLE_SECONDS = 60.0
 PRINCIPAL_LIFETIME_SECONDS = 300.0
@@ -140,17 +151,47 @@ class Database:
 
     async def healthy(self) -> bool:
         try:
-            async with self.pool.connection(timeout=5) as conn:
-                await conn.execute("select 1")
+            await self.lookup("select 1", ())
             return True
-        except (psycopg.Error, PoolTimeout):
+        except DatabaseUnavailable:
             return False
 
+    async def lookup(
+        self, query: LiteralString, params: Sequence[Any], seconds: float = LOOKUP_SECONDS
+    ) -> Any:
+        """The first column of the first row of one of the server's own queries, on its
+        pool, within `seconds`. A pooled connection found broken (the database restarted)
+        is dropped with the pool's other broken ones and the query tried once more on a
+        fresh one, so a restart costs no request an error; a database that cannot answer
+        in time raises DatabaseUnavailable."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        for attempt in (1, 2):
+            try:
+                async with asyncio.timeout_at(deadline):
+                    async with self.pool.connection(
+                        timeout=max(deadline - loop.time(), 0.01)
+                    ) as conn:
+                        cursor = await conn.execute(query, params)
+                        row = await cursor.fetchone()
+                return row[0] if row else None
+            except (TimeoutError, PoolTimeout):
+                raise DatabaseUnavailable(
+                    f"the database did not answer within {seconds:g} s"
+                ) from None
+            except psycopg.OperationalError as error:
+                if not connection_failed(error) or attempt == 2:
+                    raise DatabaseUnavailable(
+                        f"the database is unavailable: {_describe(error)}"
+                    ) from None
+                await self.pool.check()
+        raise AssertionError("unreachable")
+
     async def authenticate_key(self, key_hash: bytes) -> uuid.UUID | None:
-        async with self.pool.connection(timeout=self.budget_seconds) as conn:
-            cursor = await conn.execute("select mcp_internal.authenticate_api_key(%s)", (key_hash,))
-            row = await cursor.fetchone()
-        return row[0] if row else None
+        principal: uuid.UUID | None = await self.lookup(
+            "select mcp_internal.authenticate_api_key(%s)", (key_hash,)
+        )
+        return principal
 
     async def record_audit(self, entries: list[dict[str, object]]) -> None:
         async with self.pool.connection(timeout=self.budget_seconds) as conn:
@@ -165,10 +206,10 @@ class Database:
 
     async def principal_label(self, principal: uuid.UUID) -> str:
         """What logs call the principal: head office, a store's name, or unknown."""
-        async with self.pool.connection(timeout=self.budget_seconds) as conn:
-            cursor = await conn.execute("select mcp_internal.principal_label(%s)", (principal,))
-            row = await cursor.fetchone()
-        return row[0] if row else "unknown"
+        label = await self.lookup(
+            "select mcp_internal.principal_label(%s)", (principal,), LABEL_SECONDS
+        )
+        return str(label) if label else "unknown"
 
     def pool_stats(self) -> dict[str, int]:
         """The connections of principals' calls, added up over their pools."""
@@ -178,16 +219,13 @@ class Database:
         now = asyncio.get_running_loop().time()
         role, looked_up = self._roles.get(principal, (None, 0.0))
         if role is None or now - looked_up > ROLE_TTL_SECONDS:
-            async with self.pool.connection(timeout=self.budget_seconds) as conn:
-                cursor = await conn.execute("select mcp_internal.principal_role(%s)", (principal,))
-                row = await cursor.fetchone()
-            if not row or row[0] is None:
+            role = await self.lookup("select mcp_internal.principal_role(%s)", (principal,))
+            if role is None:
                 # Not remembered: `db init` gives a store added later its role.
                 raise UnknownPrincipal(
                     f"principal {principal} has no access: it is neither head office nor a "
                     "store's manager (after adding a store, run `zava-mcp db init`)"
                 )
-            role = row[0]
             self._roles[principal] = (role, now)
         return role
 
@@ -210,12 +248,14 @@ class Database:
                 f"the call took longer than its time budget of {self.budget_seconds:g} s and was "
                 "cancelled; ask for less data or a simpler query"
             ) from None
+        except DatabaseUnavailable as error:
+            raise CallRefused(f"{error}; try again") from None
         except PoolTimeout:
             raise BudgetExceeded(
                 f"no database connection was free within {self.budget_seconds:g} s; try again"
             ) from None
         except psycopg.OperationalError as error:
-            if error.sqlstate is None:  # the connection itself failed, not the statement
+            if connection_failed(error):  # the connection itself, not the statement
                 if role:
                     self.calls.check_soon(role)
                 raise CallRefused(
@@ -365,6 +405,14 @@ async def _call_in_pipeline(
 
 async def _configure(conn: psycopg.AsyncConnection) -> None:
     await register_vector_async(conn)
+
+
+def connection_failed(error: psycopg.Error) -> bool:
+    """The connection broke rather than the statement failing: no answer from the server
+    at all, a connection exception (class 08, as PgBouncer sends), or the server shutting
+    down or starting up (57P01 to 57P03)."""
+    state = error.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
 
 
 def _describe(error: psycopg.Error) -> str:

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from zava_mcp.audit import AuditRecord, AuditTrail
+from zava_mcp.audit import QUERY_TEXT_CHARS, AuditRecord, AuditTrail
 from zava_mcp.calls import BudgetExceeded, CallRefused, Database
 from zava_mcp.config import ConfigError
 from zava_mcp.embeddings import EmbeddingError
@@ -103,6 +103,11 @@ class Metrics:
             "zava_embedding_seconds",
             "Query embedding latency",
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.unavailable = Counter(
+            "zava_http_unavailable",
+            "Requests answered 503 because the database could not answer in time",
             registry=self.registry,
         )
         self.audit_pending = Gauge(
@@ -217,7 +222,9 @@ class CallObserver:
                 query_sha256=hashlib.sha256(text.encode()).hexdigest()
                 if text is not None
                 else None,
-                query_text=text,
+                # The table keeps QUERY_TEXT_CHARS (record_audit cuts there too): a queued
+                # record holds no more, however long the query.
+                query_text=text[:QUERY_TEXT_CHARS] if text is not None else None,
                 duration_ms=round(seconds * 1000, 2),
                 row_count=rows,
                 outcome=outcome,

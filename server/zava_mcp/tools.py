@@ -44,6 +44,7 @@ from zava_mcp.identity import (
 )
 from zava_mcp.jwt_identity import CombinedVerifier, JwtVerifier
 from zava_mcp.observability import CallObserver, Metrics, Tracing
+from zava_mcp.unavailable import RETRY_AFTER_SECONDS, DatabaseUnavailableMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -502,6 +503,7 @@ def http_app(settings: Settings, server: MCPServer, runtime: Runtime) -> Starlet
         return JSONResponse(
             {"status": "ok" if healthy else "unavailable", "database": healthy},
             status_code=200 if healthy else 503,
+            headers=None if healthy else {"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 
     @server.custom_route("/metrics", methods=["GET"])
@@ -520,6 +522,11 @@ def http_app(settings: Settings, server: MCPServer, runtime: Runtime) -> Starlet
             ],
         ),
         host=settings.server.host,
+    )
+    # Outermost of the app's own middleware (inside Starlette's error handler, which
+    # would answer 500 first), so that it sees the authentication middleware's errors.
+    app.add_middleware(
+        DatabaseUnavailableMiddleware, on_unavailable=runtime.metrics.unavailable.inc
     )
     sessions = app.router.lifespan_context
 

@@ -288,12 +288,14 @@ def primary_with_standby(
     *,
     vectors_from: str | None = None,
     base_dir: Path | None = None,
+    with_standby: bool = True,
 ) -> Iterator[StandbyPair]:
     """A fresh primary with zava-mcp built, seeded and embedded (provider: the embedding
     model; None leaves the products without vectors), and a hot standby of it, caught up.
     vectors_from: a superuser URL of another zava-mcp database whose products' vectors of
     the same model may be copied where the product's text is the same (the model then
-    embeds only the rest). Both servers are stopped and their files removed when the block
+    embeds only the rest). with_standby=False: the primary alone (the standby node is
+    never created). Both servers are stopped and their files removed when the block
     ends."""
     user = system_user()
     parent = base_dir or PROJECT_ROOT / ".zava"
@@ -355,6 +357,9 @@ def primary_with_standby(
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("analyze")
             conn.execute("checkpoint")
+        if not with_standby:
+            yield StandbyPair(primary, standby, settings, timings)
+            return
         run(
             "pg_basebackup",
             [

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
 import uuid
+from datetime import UTC, datetime
 
 import anyio
 import httpx2
@@ -14,7 +16,9 @@ import psycopg
 import pytest
 
 from conftest import bearer, mcp_client
-from zava_mcp.observability import JsonFormatter, outcome_of
+from zava_mcp.audit import QUERY_TEXT_CHARS, AuditTrail
+from zava_mcp.calls import Database
+from zava_mcp.observability import CallObserver, JsonFormatter, Metrics, outcome_of
 
 pytestmark = pytest.mark.anyio
 
@@ -218,3 +222,26 @@ async def test_tool_calls_become_opentelemetry_spans(
     assert b"zava-mcp-test" in body
     assert b"Zava Retail Seattle" in body
     assert key.encode() not in body
+
+
+async def test_a_queued_audit_record_keeps_no_more_of_a_query_than_the_table(seeded):
+    """A record waits in memory until it is written: it holds the query's first
+    QUERY_TEXT_CHARS characters (what the table keeps) and the hash of all of it, so a
+    flood of huge queries while the database is slow cannot fill the server's memory."""
+    database = Database.from_settings(seeded[0])
+    audit = AuditTrail(database)  # not started: the record stays queued
+    observer = CallObserver(database, Metrics(database), audit)
+    query = "select 1 -- " + "x" * 3_000_000
+    await observer.finished(
+        tool="execute_sales_query",
+        request_id="r1",
+        principal=None,
+        text=query,
+        called_at=datetime.now(UTC),
+        seconds=0.01,
+        rows=1,
+        error=None,
+    )
+    [record] = audit.pending
+    assert record.query_text == query[:QUERY_TEXT_CHARS]
+    assert record.query_sha256 == hashlib.sha256(query.encode()).hexdigest()
