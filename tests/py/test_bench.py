@@ -121,7 +121,7 @@ def test_overhead_runs_merge_and_compare_with_a_baseline(overhead_results):
     assert f"| **{first['queries']['select 1']['mcp'][0]['median_ms']}** |" not in text
     text = overhead.compare(first, merged)
     assert f"| **{one['median_ms']}** |" in text
-    assert "Where the time goes" in text
+    assert all(finding in text for finding in overhead.BEFORE_AFTER_FINDINGS)
 
 
 def test_load_sampler_reads_the_load_while_a_block_runs():
