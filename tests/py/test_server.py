@@ -9,7 +9,16 @@ import httpx2
 import psycopg
 import pytest
 
-from conftest import REDMOND, SEATTLE, STORE_IDS, TOOLS, bearer, mcp_client
+from conftest import (
+    REDMOND,
+    SEATTLE,
+    STORE_IDS,
+    TOOLS,
+    bearer,
+    mcp_client,
+    run_server,
+    server_settings,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -106,6 +115,22 @@ async def test_a_row_cap_above_the_servers_is_refused(served):
     result = await call(served, "head office", "execute_sales_query", query)
     assert result.is_error
     assert f"at most {served.settings.server.max_rows}" in result.content[0].text
+
+
+async def test_a_server_cap_below_100_is_the_default_cap(seeded, local_provider, served):
+    """ZAVA_MAX_ROWS under the default of 100: a call that gives no max_rows gets the
+    server's cap, not a refusal, and the tool's description says so."""
+    settings = server_settings(seeded[0], max_rows=50)
+    with run_server(settings, local_provider) as base_url:
+        async with mcp_client(f"{base_url}/mcp", bearer(served.keys["head office"])) as client:
+            tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+            result = await client.call_tool(
+                "execute_sales_query", {"postgresql_query": "select order_id from retail.orders"}
+            )
+    assert "(default 50, at most 50)" in (tools["execute_sales_query"].description or "")
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content["row_count"] == 50
+    assert result.structured_content["truncated"] is True
 
 
 @pytest.mark.parametrize(
