@@ -224,3 +224,57 @@ async def test_an_outage_is_answered_503_and_clear_errors_until_the_database_is_
     )
     assert healthy_again, "/healthz never recovered"
     assert recovered is not None, "no call succeeded after the outage"
+
+
+@pytest.mark.anyio
+async def test_one_principal_saturating_its_pool_does_not_slow_the_others(
+    fault_server: FaultServer,
+):
+    """Seattle keeps 16 slow calls in flight (more than its pool holds); head office and
+    Redmond calling `select 1` meanwhile are served from pools of their own, and the key
+    checks from the server's own pool, so they are neither refused nor held up."""
+    slow: list[Call] = []
+    others = Load()
+    until = time.monotonic() + 6.0
+
+    async def saturate() -> None:
+        seen: list[int] = []
+        async with counted_client(
+            fault_server.url, fault_server.keys["Seattle"], Load(), seen
+        ) as client:
+            while time.monotonic() < until:
+                started = time.monotonic()
+                ok, text = await call(client, "select pg_sleep(3) is null as slow")
+                slow.append(Call(started, time.monotonic() - started, ok, text, list(seen)))
+
+    async def other(who: str) -> None:
+        seen: list[int] = []
+        async with counted_client(fault_server.url, fault_server.keys[who], others, seen) as client:
+            await anyio.sleep(1.0)  # once Seattle's calls are in flight
+            while time.monotonic() < until:
+                seen.clear()
+                started = time.monotonic()
+                ok, text = await call(client, "select 1 as one")
+                others.calls.append(Call(started, time.monotonic() - started, ok, text, list(seen)))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(16):
+            group.start_soon(saturate)
+        for who in ("head office", "Redmond", "head office", "Redmond"):
+            group.start_soon(other, who)
+    ok = sum(c.ok for c in others.calls)
+    times = sorted(c.elapsed for c in others.calls)
+    median = times[len(times) // 2] if times else None
+    print(
+        f"\none principal saturating: Seattle {len(slow)} slow calls "
+        f"({sum(c.ok for c in slow)} answered); others {len(others.calls)} calls, {ok} ok, "
+        f"median {median and round(median * 1000, 1)} ms"
+    )
+    assert others.calls, "the other principals made no call"
+    assert ok / len(others.calls) >= 0.99, [c.text[:200] for c in others.calls if not c.ok][:5]
+    late = [round(c.elapsed, 2) for c in [*slow, *others.calls] if c.elapsed > BUDGET_SECONDS + 1]
+    assert not late, f"calls past budget + 1 s: {late}"
+    unclear = [
+        c.text[:200] for c in slow if not c.ok and not any(p in c.text for p in CLEAR_ERRORS)
+    ]
+    assert not unclear, unclear[:5]
