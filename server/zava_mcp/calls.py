@@ -47,6 +47,10 @@ class CallRefused(Exception):
     caller (PostgreSQL's own message about the caller's input, never a stack trace)."""
 
 
+class InvalidArguments(CallRefused):
+    """A tool's arguments do not match its input schema (refused before it runs)."""
+
+
 class BudgetExceeded(CallRefused):
     """The call ran past its time budget and was cancelled."""
 
@@ -77,8 +81,17 @@ LABEL_SECONDS = 0.5
 # Idle connections of a principal are closed after this long, any after the lifetime.
 PRINCIPAL_IDLE_SECONDS = 60.0
 PRINCIPAL_LIFETIME_SECONDS = 300.0
+# How long a call beyond its principal's in-flight limit (the principal's pool size) waits
+# for one of the principal's calls to finish before it is refused: briefly, so that one
+# caller's flood is refused rather than queued for a whole time budget.
+CALL_SLOT_SECONDS = 1.0
 # How long a principal's role is remembered before it is looked up again.
 ROLE_TTL_SECONDS = 60.0
+
+
+class TooManyCalls(CallRefused):
+    """The caller already has as many calls in flight in this process as its pool has
+    connections, and none finished within CALL_SLOT_SECONDS."""
 
 
 class UnknownPrincipal(CallRefused):
@@ -193,16 +206,19 @@ class Database:
         )
         return principal
 
-    async def record_audit(self, entries: list[dict[str, object]]) -> None:
-        async with self.pool.connection(timeout=self.budget_seconds) as conn:
+    async def record_audit(self, entries: list[dict[str, object]], seconds: float) -> None:
+        """Append audit records, in one transaction that may last `seconds` at most (a
+        locked table or a slow disk makes it fail, to be tried again, not hang)."""
+        async with self.pool.connection(timeout=seconds) as conn, conn.transaction():
             # Committed without waiting for the WAL flush: a crash may lose the last
             # fraction of a second of records, as a killed server loses its queue, and
             # calls stop paying for a disk flush each.
             await conn.execute(
                 "select set_config('synchronous_commit', 'off', true), "
-                "mcp_internal.record_audit(%s)",
-                (Jsonb(entries),),
+                "set_config('statement_timeout', %s, true)",
+                (str(round(seconds * 1000)),),
             )
+            await conn.execute("select mcp_internal.record_audit(%s)", (Jsonb(entries),))
 
     async def principal_label(self, principal: uuid.UUID) -> str:
         """What logs call the principal: head office, a store's name, or unknown."""
@@ -270,7 +286,10 @@ class Database:
 class PrincipalPools:
     """A connection pool per principal's login role, opened when the principal first
     calls. At most connections_max connections in all: when a new principal needs a pool
-    and there is no room, the least recently used pool with no call in flight is closed."""
+    and there is no room, the least recently used pool with no call in flight is closed.
+    A principal has at most pool_max calls in flight: one more waits CALL_SLOT_SECONDS
+    for a call to finish, then is refused (TooManyCalls), so that no caller queues more
+    work than its connections can do."""
 
     def __init__(
         self,
@@ -285,7 +304,8 @@ class PrincipalPools:
         self.pool_max = pool_max
         self.max_pools = max(1, connections_max // pool_max)
         self._pools: OrderedDict[str, AsyncConnectionPool] = OrderedDict()
-        self._in_flight: dict[str, int] = {}
+        self._in_flight: dict[str, int] = {}  # calls holding or awaiting a slot
+        self._slots: dict[str, asyncio.Semaphore] = {}
         self._lock = asyncio.Lock()
         # Connections that ran a caller's call and were not cleaned by it.
         self._dirty: weakref.WeakSet[psycopg.AsyncConnection] = weakref.WeakSet()
@@ -296,11 +316,24 @@ class PrincipalPools:
         self, role: str, *, timeout: float
     ) -> AsyncIterator[psycopg.AsyncConnection]:
         pool = await self._pool_for(role)
+        slots = self._slots[role]
         try:
-            async with pool.connection(timeout=max(timeout, 0.001)) as conn:
-                self._dirty.add(conn)
-                yield conn
-                self._dirty.discard(conn)  # the call cleaned its session itself
+            try:
+                async with asyncio.timeout(min(CALL_SLOT_SECONDS, max(timeout, 0.001))):
+                    await slots.acquire()
+            except TimeoutError:
+                raise TooManyCalls(
+                    f"too many calls in flight for this caller: {self.pool_max} are running "
+                    f"and none finished within {CALL_SLOT_SECONDS:g} s; wait for them to "
+                    "finish and try again (ZAVA_PRINCIPAL_POOL_MAX)"
+                ) from None
+            try:
+                async with pool.connection(timeout=max(timeout, 0.001)) as conn:
+                    self._dirty.add(conn)
+                    yield conn
+                    self._dirty.discard(conn)  # the call cleaned its session itself
+            finally:
+                slots.release()
         finally:
             self._in_flight[role] -= 1
 
@@ -316,7 +349,7 @@ class PrincipalPools:
                             "many as it may (ZAVA_CONNECTIONS_MAX); try again shortly"
                         )
                     await self._pools.pop(idle).close()
-                    del self._in_flight[idle]
+                    del self._in_flight[idle], self._slots[idle]
                 pool = AsyncConnectionPool(
                     self.conninfo(),
                     min_size=0,
@@ -341,6 +374,7 @@ class PrincipalPools:
                 await pool.open()
                 self._pools[role] = pool
                 self._in_flight[role] = 0
+                self._slots[role] = asyncio.Semaphore(self.pool_max)
             self._pools.move_to_end(role)
             self._in_flight[role] += 1
             return pool
@@ -367,6 +401,7 @@ class PrincipalPools:
                 await pool.close()
             self._pools.clear()
             self._in_flight.clear()
+            self._slots.clear()
 
     async def _clean(self, conn: psycopg.AsyncConnection) -> None:
         """The pool's reset: clean a connection whose call ended early (an error, the

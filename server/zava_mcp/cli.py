@@ -225,7 +225,9 @@ def _runtime(settings: Settings) -> Runtime:
 
     provider = provider_from_settings(settings.embeddings)
     return Runtime.create(
-        Database.from_settings(settings), QueryEmbedder(provider, settings.embeddings.cache_size)
+        settings,
+        Database.from_settings(settings),
+        QueryEmbedder(provider, settings.embeddings.cache_size),
     )
 
 

@@ -71,6 +71,7 @@ class ServerSettings:
     connections_max: int  # connections one process keeps for all principals' calls
     read_urls: tuple[str, ...]  # hosts that serve tool calls (hot standbys); () = the primary
     allowed_hosts: tuple[str, ...]
+    audit_queue_bytes: int = 64 * 1024 * 1024  # audit records waiting; calls refused past it
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,9 @@ def _server_settings(env: dict[str, str]) -> ServerSettings:
             f"ZAVA_PRINCIPAL_POOL_MAX={principal_pool_max} and ZAVA_CONNECTIONS_MAX="
             f"{connections_max}: need 1 <= per principal <= in all"
         )
+    audit_queue_mb = _number(env, "ZAVA_AUDIT_QUEUE_MB", 64.0, float)
+    if not 0.1 <= audit_queue_mb <= 4096:
+        raise ConfigError(f"ZAVA_AUDIT_QUEUE_MB={audit_queue_mb:g} must be between 0.1 and 4096")
     hosts = tuple(
         host.strip() for host in (env.get("ZAVA_ALLOWED_HOSTS") or "").split(",") if host.strip()
     )
@@ -237,6 +241,7 @@ def _server_settings(env: dict[str, str]) -> ServerSettings:
         # Whitespace separates them: a libpq URL may itself list hosts with commas.
         read_urls=tuple((env.get("ZAVA_READ_URLS") or "").split()),
         allowed_hosts=hosts,
+        audit_queue_bytes=round(audit_queue_mb * 1024 * 1024),
     )
 
 

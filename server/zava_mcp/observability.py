@@ -20,8 +20,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from zava_mcp.audit import QUERY_TEXT_CHARS, AuditRecord, AuditTrail
-from zava_mcp.calls import BudgetExceeded, CallRefused, Database
+from zava_mcp.audit import QUERY_TEXT_CHARS, AuditBehind, AuditRecord, AuditTrail
+from zava_mcp.calls import (
+    BudgetExceeded,
+    CallRefused,
+    Database,
+    DatabaseUnavailable,
+    InvalidArguments,
+    TooManyCalls,
+)
 from zava_mcp.config import ConfigError
 from zava_mcp.embeddings import EmbeddingError
 from zava_mcp.identity import IdentityError
@@ -41,6 +48,8 @@ def outcome_of(error: BaseException | None) -> tuple[str, str | None, str | None
         return "unauthenticated", name, "identity"
     if isinstance(error, BudgetExceeded):
         return "timeout", name, "bounded-cost"
+    if isinstance(error, TooManyCalls | AuditBehind):
+        return "refused", name, "bounded-cost"
     if isinstance(error, CallRefused):
         return "refused", name, _property_of(str(error))
     if isinstance(error, EmbeddingError):
@@ -110,8 +119,19 @@ class Metrics:
             "Requests answered 503 because the database could not answer in time",
             registry=self.registry,
         )
+        self.unauthorized = Counter(
+            "zava_http_unauthorized",
+            "Requests answered 401: no bearer token, or one that is unknown or expired",
+            registry=self.registry,
+        )
         self.audit_pending = Gauge(
             "zava_audit_pending", "Audit records not yet written", registry=self.registry
+        )
+        self.audit_pending_bytes = Gauge(
+            "zava_audit_pending_bytes",
+            "Memory held by audit records not yet written (calls are refused at "
+            "ZAVA_AUDIT_QUEUE_MB)",
+            registry=self.registry,
         )
         self.registry.register(_PoolCollector(database))
 
@@ -213,24 +233,30 @@ class CallObserver:
     ) -> None:
         outcome, error_class, refused_property = outcome_of(error)
         self.metrics.observe_call(tool, outcome, seconds, rows, refused_property)
-        self.audit.record(
-            AuditRecord(
-                called_at=called_at,
-                request_id=request_id,
-                rls_user_id=str(principal) if principal else None,
-                tool=tool,
-                query_sha256=hashlib.sha256(text.encode()).hexdigest()
-                if text is not None
-                else None,
-                # The table keeps QUERY_TEXT_CHARS (record_audit cuts there too): a queued
-                # record holds no more, however long the query.
-                query_text=text[:QUERY_TEXT_CHARS] if text is not None else None,
-                duration_ms=round(seconds * 1000, 2),
-                row_count=rows,
-                outcome=outcome,
-                error_class=error_class,
+        if isinstance(error, AuditBehind) or (
+            isinstance(error, InvalidArguments) and self.audit.behind()
+        ):
+            # Refused before it ran, while the trail is full: counted, not queued.
+            self.audit.count(tool, outcome, error_class or "")
+        else:
+            self.audit.record(
+                AuditRecord(
+                    called_at=called_at,
+                    request_id=request_id,
+                    rls_user_id=str(principal) if principal else None,
+                    tool=tool,
+                    query_sha256=hashlib.sha256(text.encode()).hexdigest()
+                    if text is not None
+                    else None,
+                    # The table keeps QUERY_TEXT_CHARS (record_audit cuts there too): a queued
+                    # record holds no more, however long the query.
+                    query_text=text[:QUERY_TEXT_CHARS] if text is not None else None,
+                    duration_ms=round(seconds * 1000, 2),
+                    row_count=rows,
+                    outcome=outcome,
+                    error_class=error_class,
+                )
             )
-        )
         fields = {
             "event": "tool_call",
             "request_id": request_id,
@@ -246,6 +272,35 @@ class CallObserver:
         log.info("tool call %s", outcome, extra={"fields": fields})
         if self.tracing:
             self.tracing.span(tool, called_at, seconds, fields)
+
+    def unavailable(self, method: str, path: str, error: DatabaseUnavailable) -> None:
+        """A request answered 503 before any tool ran: metric, log line, audit record
+        (counted per minute instead while the trail is full)."""
+        self.metrics.unavailable.inc()
+        log.warning("answered 503 to %s %s: %s", method, path, error)
+        if self.audit.behind():
+            self.audit.count("http", "error", "DatabaseUnavailable")
+            return
+        self.audit.record(
+            AuditRecord(
+                called_at=datetime.now(UTC),
+                request_id=uuid.uuid4().hex,
+                rls_user_id=None,
+                tool="http",
+                query_sha256=None,
+                query_text=f"{method} {path} answered 503: {error}",
+                duration_ms=0,
+                row_count=None,
+                outcome="error",
+                error_class="DatabaseUnavailable",
+            )
+        )
+
+    def unauthorized(self) -> None:
+        """A request answered 401 (no key, an unknown or expired one): counted, and
+        audited as one record per minute, so that a flood fills neither memory nor table."""
+        self.metrics.unauthorized.inc()
+        self.audit.count("http", "unauthenticated", "HTTP 401")
 
     async def _label(self, principal: uuid.UUID | None) -> str:
         if principal is None:

@@ -9,6 +9,7 @@ shapes the result (structured content, plus a compact text rendering for the mod
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -26,16 +27,17 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pgvector import Vector
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from zava_mcp import __version__
 from zava_mcp.audit import AuditTrail
-from zava_mcp.calls import CallRefused, Database
+from zava_mcp.calls import CallRefused, Database, InvalidArguments
 from zava_mcp.config import Settings
 from zava_mcp.embeddings import EmbeddingError, QueryEmbedder
+from zava_mcp.http_refusals import RETRY_AFTER_SECONDS, RefusalsMiddleware
 from zava_mcp.identity import (
     ApiKeyVerifier,
     IdentityError,
@@ -44,7 +46,6 @@ from zava_mcp.identity import (
 )
 from zava_mcp.jwt_identity import CombinedVerifier, JwtVerifier
 from zava_mcp.observability import CallObserver, Metrics, Tracing
-from zava_mcp.unavailable import RETRY_AFTER_SECONDS, DatabaseUnavailableMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,12 @@ UNTRUSTED = (
 )
 # execute_sales_query's row cap when the caller gives none (the reference sample's).
 DEFAULT_MAX_ROWS = 100
+# The most an answer may weigh: the official MCP Python client refuses a server-sent event
+# over 1 MiB. Rows go into an answer twice (structured content, and the text for the
+# model), each no larger than mcp.run_query measures them (JSON with column names), so
+# half of that, less room for the names, the fence and the JSON-RPC envelope.
+ANSWER_LIMIT_BYTES = 1024 * 1024
+ROWS_BYTES = 448 * 1024
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
@@ -132,9 +139,9 @@ class Runtime:
     warm_up: asyncio.Task[None] | None = None
 
     @classmethod
-    def create(cls, database: Database, embedder: QueryEmbedder) -> Runtime:
+    def create(cls, settings: Settings, database: Database, embedder: QueryEmbedder) -> Runtime:
         metrics = Metrics(database)
-        audit = AuditTrail(database)
+        audit = AuditTrail(database, settings.server.audit_queue_bytes)
         observer = CallObserver(database, metrics, audit, Tracing.from_env())
         return cls(database, embedder, metrics, audit, observer)
 
@@ -153,6 +160,31 @@ class Runtime:
             self.observer.tracing.shutdown()
         await self.embedder.aclose()
         await self.database.close()
+
+
+class ArgumentsCheckedServer(MCPServer):
+    """The SDK refuses arguments that do not match a tool's schema before the tool runs;
+    here such a refusal says which field is wrong and why, in one line, and is reported
+    (metrics, audit, log) like any refused call."""
+
+    on_invalid_arguments: Callable[[str, Context | None, InvalidArguments], Awaitable[None]]
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context | None = None
+    ) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as error:
+            cause = error.__cause__
+            if not isinstance(cause, ValidationError):
+                raise
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in problem['loc']) or 'arguments'}: {problem['msg']}"
+                for problem in cause.errors(include_url=False)
+            )
+            refusal = InvalidArguments(f"invalid arguments for {name}: {problems}")
+            await self.on_invalid_arguments(name, context, refusal)
+            raise ToolError(str(refusal)) from cause
 
 
 def build_server(
@@ -175,7 +207,7 @@ def build_server(
     public_url = (
         settings.server.public_url or f"http://{settings.server.host}:{settings.server.port}"
     )
-    server = MCPServer(
+    server = ArgumentsCheckedServer(
         name="zava-mcp",
         title="Zava retail data",
         version=__version__,
@@ -217,6 +249,7 @@ def build_server(
         rows: int | None = None
         try:
             principal = principal_source(ctx)
+            runtime.audit.refuse_if_behind()
             result = await work(principal)
             rows = count(result)
             return result
@@ -245,6 +278,24 @@ def build_server(
                 rows=rows,
                 error=failure,
             )
+
+    async def invalid_arguments(tool: str, ctx: Context | None, refusal: InvalidArguments) -> None:
+        principal = None
+        if ctx is not None:
+            with contextlib.suppress(IdentityError):
+                principal = principal_source(ctx)
+        await runtime.observer.finished(
+            tool=tool,
+            request_id=uuid.uuid4().hex,
+            principal=principal,
+            text=None,
+            called_at=datetime.now(UTC),
+            seconds=0.0,
+            rows=None,
+            error=refusal,
+        )
+
+    server.on_invalid_arguments = invalid_arguments
 
     def query(sql_text: str, params: list[Any]) -> Callable[[uuid.UUID], Awaitable[Any]]:
         """The work of a tool that is one mcp.* call."""
@@ -302,18 +353,22 @@ def build_server(
         ctx: Context,
         max_rows: Annotated[int, Field(description="Row cap for this query", ge=1)] = default_rows,
     ) -> Annotated[CallToolResult, QueryResult]:
-        if max_rows > settings.server.max_rows:
-            raise ToolError(f"max_rows must be at most {settings.server.max_rows}, not {max_rows}")
         started = time.perf_counter()
+
+        async def run(principal: uuid.UUID) -> Any:
+            if max_rows > settings.server.max_rows:
+                raise CallRefused(
+                    f"max_rows must be at most {settings.server.max_rows}, not {max_rows}"
+                )
+            return await query(
+                "select mcp.run_query(%s, %s, %s)", [postgresql_query, max_rows, ROWS_BYTES]
+            )(principal)
+
         answer = await observed(
-            ctx,
-            "execute_sales_query",
-            postgresql_query,
-            query("select mcp.run_query(%s, %s)", [postgresql_query, max_rows]),
-            lambda answer: answer["row_count"],
+            ctx, "execute_sales_query", postgresql_query, run, lambda answer: answer["row_count"]
         )
         result = QueryResult(**answer, elapsed_ms=_elapsed(started))
-        return _result(result, _render_rows(result))
+        return _result(result, _render_rows(result, max_rows))
 
     @server.tool(
         name="semantic_search_products",
@@ -445,14 +500,22 @@ def build_server(
         ] = False,
     ) -> Annotated[CallToolResult, QueryPlan]:
         started = time.perf_counter()
-        plan = await observed(
-            ctx,
-            "explain_query",
-            postgresql_query,
-            query("select mcp.explain_query(%s, %s)", [postgresql_query, analyze]),
-        )
+
+        async def explain(principal: uuid.UUID) -> tuple[Any, str]:
+            plan = await query("select mcp.explain_query(%s, %s)", [postgresql_query, analyze])(
+                principal
+            )
+            text = json.dumps(plan, separators=(",", ":"), ensure_ascii=False)
+            if len(text.encode()) > ROWS_BYTES:
+                raise CallRefused(
+                    f"the plan is {len(text.encode())} bytes, over the answer's limit of "
+                    f"{ROWS_BYTES}; explain a smaller query"
+                )
+            return plan, text
+
+        plan, text = await observed(ctx, "explain_query", postgresql_query, explain)
         result = QueryPlan(plan=plan, elapsed_ms=_elapsed(started))
-        return _result(result, json.dumps(plan))
+        return _result(result, text)
 
     @server.resource(
         "schema://retail/{table_name}",
@@ -514,6 +577,7 @@ def http_app(settings: Settings, server: MCPServer, runtime: Runtime) -> Starlet
     @server.custom_route("/metrics", methods=["GET"])
     async def metrics(request: Request) -> Response:
         runtime.metrics.audit_pending.set(len(runtime.audit.pending))
+        runtime.metrics.audit_pending_bytes.set(runtime.audit.pending_bytes)
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", *settings.server.allowed_hosts]
@@ -531,7 +595,11 @@ def http_app(settings: Settings, server: MCPServer, runtime: Runtime) -> Starlet
     # Outermost of the app's own middleware (inside Starlette's error handler, which
     # would answer 500 first), so that it sees the authentication middleware's errors.
     app.add_middleware(
-        DatabaseUnavailableMiddleware, on_unavailable=runtime.metrics.unavailable.inc
+        RefusalsMiddleware,
+        on_unavailable=lambda scope, error: runtime.observer.unavailable(
+            scope["method"], scope["path"], error
+        ),
+        on_unauthorized=runtime.observer.unauthorized,
     )
     sessions = app.router.lifespan_context
 
@@ -567,16 +635,36 @@ def fence_untrusted(text: str) -> str:
     )
 
 
-def _render_rows(result: QueryResult) -> str:
-    """A compact table: a header line, one tab-separated line per row, and the count."""
+def _render_rows(result: QueryResult, max_rows: int) -> str:
+    """A compact table: a header line, one tab-separated line per row (lists and objects
+    as compact JSON, so the text is never larger than the rows' JSON), and the count."""
     lines = ["\t".join(column.name for column in result.columns)]
-    lines += [
-        "\t".join("" if value is None else str(value) for value in row) for row in result.rows
-    ]
-    more = ", truncated: more rows exist" if result.truncated else ""
+    lines += ["\t".join(_render_value(value) for value in row) for row in result.rows]
     noun = "row" if result.row_count == 1 else "rows"
+    if not result.truncated:
+        more = ""
+    elif result.row_count == max_rows:
+        more = ", truncated: more rows exist"
+    elif result.row_count == 0:
+        more = (
+            f", truncated: the first row alone is over the answer's limit of {ROWS_BYTES} bytes; "
+            "select fewer or shorter columns (e.g. left(text, 1000))"
+        )
+    else:
+        more = (
+            f", truncated at the answer's limit of {ROWS_BYTES} bytes: more rows exist; "
+            "select fewer columns or aggregate"
+        )
     lines.append(f"({result.row_count} {noun}{more})")
     return "\n".join(lines)
+
+
+def _render_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return str(value)
 
 
 async def _warm_up(embedder: QueryEmbedder) -> None:

@@ -913,8 +913,8 @@ UNKNOWN_TABLE = "unknown table"
 
 
 def invalid(parameter: str) -> tuple[str, str]:
-    """The schema's refusal of a bad argument: a validation error naming the parameter."""
-    return ("validation error", parameter)
+    """The schema's refusal of a bad argument: a one-line message naming the parameter."""
+    return ("invalid arguments for", parameter)
 
 
 for names, expect, message in [

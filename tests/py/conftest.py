@@ -169,7 +169,9 @@ def run_server(settings: Settings, provider: EmbeddingProvider) -> Iterator[str]
     """Serve the HTTP app on settings.server.port in a background thread until the block
     ends; yields the base URL."""
     runtime = Runtime.create(
-        Database.from_settings(settings), QueryEmbedder(provider, settings.embeddings.cache_size)
+        settings,
+        Database.from_settings(settings),
+        QueryEmbedder(provider, settings.embeddings.cache_size),
     )
     app = http_app(settings, build_server(settings, runtime), runtime)
     with serving(app, port=settings.server.port, lifespan="on") as base_url:

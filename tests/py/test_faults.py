@@ -27,6 +27,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from conftest import HEAD_OFFICE, REDMOND, SEATTLE, run_server, server_settings
 from standby import StandbyPair, primary_with_standby
+from zava_mcp.calls import CALL_SLOT_SECONDS
 from zava_mcp.identity import create_key
 
 FAULT_CLIENTS = 8
@@ -34,6 +35,7 @@ BUDGET_SECONDS = 4.0
 QUERY = "execute_sales_query"
 # A tool error during a fault must say what happened and what to do.
 CLEAR_ERRORS = ("try again", "time budget", "no database connection was free")
+TOO_MANY = "too many calls in flight for this caller"
 
 
 @dataclasses.dataclass
@@ -230,9 +232,10 @@ async def test_an_outage_is_answered_503_and_clear_errors_until_the_database_is_
 async def test_one_principal_saturating_its_pool_does_not_slow_the_others(
     fault_server: FaultServer,
 ):
-    """Seattle keeps 16 slow calls in flight (more than its pool holds); head office and
-    Redmond calling `select 1` meanwhile are served from pools of their own, and the key
-    checks from the server's own pool, so they are neither refused nor held up."""
+    """Seattle keeps 16 slow calls in flight (more than its pool of 5 holds); head office
+    and Redmond calling `select 1` meanwhile are served from pools of their own, and the key
+    checks from the server's own pool, so they are neither refused nor held up. Seattle's
+    calls beyond its pool wait CALL_SLOT_SECONDS, then are refused as too many."""
     slow: list[Call] = []
     others = Load()
     until = time.monotonic() + 6.0
@@ -278,3 +281,12 @@ async def test_one_principal_saturating_its_pool_does_not_slow_the_others(
         c.text[:200] for c in slow if not c.ok and not any(p in c.text for p in CLEAR_ERRORS)
     ]
     assert not unclear, unclear[:5]
+    refused = [c for c in slow if TOO_MANY in c.text]
+    answered = [c for c in slow if c.ok]
+    print(
+        f"Seattle: {len(answered)} answered, {len(refused)} refused as too many, slowest "
+        f"refusal {max((c.elapsed for c in refused), default=None)} s"
+    )
+    assert refused, "no call beyond Seattle's pool was refused as too many"
+    assert answered, "none of Seattle's calls within its pool was answered"
+    assert all(c.elapsed < CALL_SLOT_SECONDS + 1 for c in refused), [c.elapsed for c in refused]

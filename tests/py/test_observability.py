@@ -17,7 +17,7 @@ import pytest
 
 from conftest import bearer, mcp_client
 from zava_mcp.audit import QUERY_TEXT_CHARS, AuditTrail
-from zava_mcp.calls import Database
+from zava_mcp.calls import Database, TooManyCalls
 from zava_mcp.observability import CallObserver, JsonFormatter, Metrics, outcome_of
 
 pytestmark = pytest.mark.anyio
@@ -182,6 +182,7 @@ def test_outcomes_name_the_property_that_refused():
     assert outcome_of(None) == ("ok", None, None)
     assert outcome_of(IdentityError("x"))[::2] == ("unauthenticated", "identity")
     assert outcome_of(BudgetExceeded("x"))[::2] == ("timeout", "bounded-cost")
+    assert outcome_of(TooManyCalls("x"))[::2] == ("refused", "bounded-cost")
     assert outcome_of(CallRefused("mcp.run_query only reads: ..."))[2] == "nothing-written"
     assert outcome_of(CallRefused("mcp.run_query runs exactly one query: ..."))[2] == "one-query"
     assert outcome_of(CallRefused("permission denied for table x"))[2] == "least-privilege"
@@ -229,7 +230,7 @@ async def test_a_queued_audit_record_keeps_no_more_of_a_query_than_the_table(see
     QUERY_TEXT_CHARS characters (what the table keeps) and the hash of all of it, so a
     flood of huge queries while the database is slow cannot fill the server's memory."""
     database = Database.from_settings(seeded[0])
-    audit = AuditTrail(database)  # not started: the record stays queued
+    audit = AuditTrail(database, 10_000_000)  # not started: the record stays queued
     observer = CallObserver(database, Metrics(database), audit)
     query = "select 1 -- " + "x" * 3_000_000
     await observer.finished(

@@ -59,7 +59,8 @@ async function main() {
         text: firstText ? firstText.text : null,
       },
     };
-    process.stdout.write(`${JSON.stringify(output)}\n`);
+    // Wait until the whole line is handed over: process.exit() would cut a large one short.
+    await new Promise((resolve) => process.stdout.write(`${JSON.stringify(output)}\n`, resolve));
   } finally {
     try {
       await transport.terminateSession();

@@ -1,31 +1,36 @@
-"""503 instead of 500 when the database cannot answer a request's own lookups.
+"""Requests refused before any tool runs: 503 instead of 500 when the database cannot
+answer a request's own lookups, and 401s reported.
 
 The SDK checks a bearer token in its authentication middleware, before any tool runs; a
 database restart or outage there would otherwise escape as an unhandled exception, a bare
 HTTP 500 with nothing in the log but a traceback. This middleware sits outside the SDK's
-and answers such a request 503 with Retry-After, a JSON body that says what happened, a
-log line and a metric.
+and answers such a request 503 with Retry-After and a JSON body that says what happened;
+it tells `on_unavailable` (log, metric, audit record) and, for every 401 the SDK sends,
+`on_unauthorized` (metric, audit count per minute).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zava_mcp.calls import DatabaseUnavailable
 
-log = logging.getLogger(__name__)
-
 RETRY_AFTER_SECONDS = 1
 
 
-class DatabaseUnavailableMiddleware:
-    def __init__(self, app: ASGIApp, on_unavailable: Callable[[], None]) -> None:
+class RefusalsMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        on_unavailable: Callable[[Scope, DatabaseUnavailable], None],
+        on_unauthorized: Callable[[], None],
+    ) -> None:
         self.app = app
         self.on_unavailable = on_unavailable
+        self.on_unauthorized = on_unauthorized
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,6 +42,8 @@ class DatabaseUnavailableMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                if message["status"] == 401:
+                    self.on_unauthorized()
             await send(message)
 
         try:
@@ -44,8 +51,7 @@ class DatabaseUnavailableMiddleware:
         except DatabaseUnavailable as error:
             if started:  # too late for a status: the stream just ends
                 raise
-            self.on_unavailable()
-            log.warning("answered 503 to %s %s: %s", scope["method"], scope["path"], error)
+            self.on_unavailable(scope, error)
             body = json.dumps(
                 {
                     "error": "temporarily_unavailable",
