@@ -182,6 +182,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
 def _serve_http(settings: Settings) -> None:
     import uvicorn
 
+    from zava_mcp.http_server import uvicorn_config
     from zava_mcp.observability import configure_json_logs
     from zava_mcp.tools import build_server, http_app
 
@@ -197,7 +198,7 @@ def _serve_http(settings: Settings) -> None:
         f"serving MCP at http://{settings.server.host}:{settings.server.port}/mcp "
         f"(identity: {settings.server.identity}, embeddings: {runtime.embedder.model_name})"
     )
-    uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level="warning")
+    uvicorn.Server(uvicorn_config(app, settings.server)).run()
 
 
 async def _serve_stdio(settings: Settings) -> None:

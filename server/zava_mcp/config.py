@@ -6,7 +6,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     from zava_mcp.jwt_identity import JwtSettings
@@ -72,6 +72,11 @@ class ServerSettings:
     read_urls: tuple[str, ...]  # hosts that serve tool calls (hot standbys); () = the primary
     allowed_hosts: tuple[str, ...]
     audit_queue_bytes: int = 64 * 1024 * 1024  # audit records waiting; calls refused past it
+    http_read_timeout_seconds: float = 10.0  # a request's headers and body, from its first byte
+    http_idle_timeout_seconds: float = 5.0  # a connection with no request in progress
+    http_max_connections: int = 500  # a request beyond it is answered 503
+    session_idle_timeout_seconds: float = 600.0  # an MCP session without requests is closed
+    max_sessions: int = 1000  # MCP sessions one process keeps open
 
 
 @dataclass(frozen=True)
@@ -196,6 +201,16 @@ def _embedding_settings(env: dict[str, str]) -> EmbeddingSettings:
     )
 
 
+# ServerSettings fields for HTTP and MCP sessions: (field, variable, default, kind).
+HTTP_LIMITS: tuple[tuple[str, str, Any, type], ...] = (
+    ("http_read_timeout_seconds", "ZAVA_HTTP_READ_TIMEOUT", 10.0, float),
+    ("http_idle_timeout_seconds", "ZAVA_HTTP_IDLE_TIMEOUT", 5.0, float),
+    ("http_max_connections", "ZAVA_HTTP_MAX_CONNECTIONS", 500, int),
+    ("session_idle_timeout_seconds", "ZAVA_SESSION_IDLE_TIMEOUT", 600.0, float),
+    ("max_sessions", "ZAVA_MAX_SESSIONS", 1000, int),
+)
+
+
 def _server_settings(env: dict[str, str]) -> ServerSettings:
     identity = env.get("ZAVA_IDENTITY") or "keys"
     if identity not in ("keys", "header"):
@@ -222,6 +237,12 @@ def _server_settings(env: dict[str, str]) -> ServerSettings:
     audit_queue_mb = _number(env, "ZAVA_AUDIT_QUEUE_MB", 64.0, float)
     if not 0.1 <= audit_queue_mb <= 4096:
         raise ConfigError(f"ZAVA_AUDIT_QUEUE_MB={audit_queue_mb:g} must be between 0.1 and 4096")
+    http: dict[str, float] = {}
+    for field, variable, default, kind in HTTP_LIMITS:
+        value = _number(env, variable, default, kind)
+        if not 0 < value <= 1_000_000:
+            raise ConfigError(f"{variable}={value:g} must be above 0 and at most 1000000")
+        http[field] = value
     hosts = tuple(
         host.strip() for host in (env.get("ZAVA_ALLOWED_HOSTS") or "").split(",") if host.strip()
     )
@@ -242,6 +263,7 @@ def _server_settings(env: dict[str, str]) -> ServerSettings:
         read_urls=tuple((env.get("ZAVA_READ_URLS") or "").split()),
         allowed_hosts=hosts,
         audit_queue_bytes=round(audit_queue_mb * 1024 * 1024),
+        **http,  # type: ignore[arg-type]
     )
 
 

@@ -584,6 +584,8 @@ def http_app(settings: Settings, server: MCPServer, runtime: Runtime) -> Starlet
     app = server.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=settings.server.stateless,
+        session_idle_timeout=settings.server.session_idle_timeout_seconds,
+        max_sessions=settings.server.max_sessions,
         transport_security=TransportSecuritySettings(
             allowed_hosts=hosts,
             allowed_origins=[

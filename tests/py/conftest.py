@@ -31,6 +31,7 @@ from zava_mcp.embeddings import (
     embed_products,
     provider_from_settings,
 )
+from zava_mcp.http_server import uvicorn_config
 from zava_mcp.identity import create_key, list_keys, revoke_key
 from zava_mcp.seed import seed
 from zava_mcp.tools import Runtime, build_server, http_app
@@ -174,7 +175,8 @@ def run_server(settings: Settings, provider: EmbeddingProvider) -> Iterator[str]
         QueryEmbedder(provider, settings.embeddings.cache_size),
     )
     app = http_app(settings, build_server(settings, runtime), runtime)
-    with serving(app, port=settings.server.port, lifespan="on") as base_url:
+    config = uvicorn_config(app, settings.server, lifespan="on")
+    with serving(app, port=settings.server.port, config=config) as base_url:
         yield base_url
 
 
