@@ -78,6 +78,13 @@ CLEAN_SESSION: tuple[LiteralString, ...] = (
 LOOKUP_SECONDS = 2.0
 # A log line's label of the principal is worth less than the line: it waits less.
 LABEL_SECONDS = 0.5
+# How long a call past its budget waits for the server to acknowledge the cancel.
+CANCEL_SECONDS = 0.5
+# How long a pool keeps retrying a lost connection (with its doubling delay) before it
+# gives up and lets the next call start afresh at once. psycopg_pool's default (5 min)
+# lets its delay grow to 16 s and more, so that calls would fail for that long after an
+# outage has ended; with 0.5 s, they succeed again within about a second.
+RECONNECT_SECONDS = 0.5
 # Idle connections of a principal are closed after this long, any after the lifetime.
 PRINCIPAL_IDLE_SECONDS = 60.0
 PRINCIPAL_LIFETIME_SECONDS = 300.0
@@ -118,6 +125,7 @@ class Database:
             min_size=min_size,
             max_size=max_size,
             kwargs={"autocommit": True, "prepare_threshold": None},
+            reconnect_timeout=RECONNECT_SECONDS,
             open=False,
         )
         server_password = psycopg.conninfo.conninfo_to_dict(url).get("password")
@@ -256,8 +264,14 @@ class Database:
             async with self.calls.connection(role, timeout=deadline - loop.time()) as conn:
                 # When the budget runs out (or the caller goes away) the task is cancelled,
                 # and psycopg then sends the server a cancel request for the running query
-                # and waits for it to stop before the transaction is rolled back.
-                async with asyncio.timeout_at(deadline):
+                # and waits for it to stop before the transaction is rolled back. A server
+                # that does not acknowledge the cancel within CANCEL_SECONDS gets a second
+                # cancellation, on which psycopg closes the connection: the caller hears
+                # of the budget by then, whatever the server does.
+                async with (
+                    asyncio.timeout_at(deadline + CANCEL_SECONDS),
+                    asyncio.timeout_at(deadline),
+                ):
                     return await _call_in_pipeline(conn, query, params)
         except TimeoutError:
             raise BudgetExceeded(
@@ -358,6 +372,7 @@ class PrincipalPools:
                     # Connections are renewed now and then, so that calls return to a
                     # standby that was away (libpq picks the host at connect time).
                     max_lifetime=PRINCIPAL_LIFETIME_SECONDS,
+                    reconnect_timeout=RECONNECT_SECONDS,
                     kwargs={
                         "user": role,
                         "password": principal_password(self.server_password, role)

@@ -15,23 +15,28 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import os
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 
 import anyio
 import httpx2
+import psycopg
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from conftest import HEAD_OFFICE, REDMOND, SEATTLE, run_server, server_settings
 from standby import StandbyPair, primary_with_standby
-from zava_mcp.calls import CALL_SLOT_SECONDS
+from zava_mcp.calls import CALL_SLOT_SECONDS, CANCEL_SECONDS
 from zava_mcp.identity import create_key
 
 FAULT_CLIENTS = 8
 BUDGET_SECONDS = 4.0
+OUTAGE_SECONDS = 20.0
 QUERY = "execute_sales_query"
 # A tool error during a fault must say what happened and what to do.
 CLEAR_ERRORS = ("try again", "time budget", "no database connection was free")
@@ -96,7 +101,9 @@ async def counted_client(url: str, key: str, load: Load, seen: list[int]) -> Asy
             load.without_retry_after.append(response.status_code)
 
     http = httpx2.AsyncClient(
-        headers={"Authorization": f"Bearer {key}"}, event_hooks={"response": [count]}
+        headers={"Authorization": f"Bearer {key}"},
+        event_hooks={"response": [count]},
+        timeout=BUDGET_SECONDS + 10,  # the server's bounds are under test, not httpx's
     )
     async with Client(streamable_http_client(url, http_client=http)) as client:
         yield client
@@ -190,8 +197,12 @@ async def test_a_restart_under_load_gives_no_http_500(fault_server: FaultServer)
 async def test_an_outage_is_answered_503_and_clear_errors_until_the_database_is_back(
     fault_server: FaultServer,
 ):
+    """PostgreSQL down for OUTAGE_SECONDS under load: requests are refused 503 (with
+    Retry-After, each one audited) or with clear tool errors, /healthz says 503 meanwhile,
+    and calls and /healthz recover once it is back."""
     pair = fault_server.pair
     health: list[tuple[float, int, str | None]] = []
+    since = datetime.now(UTC)
 
     async def watch_health(until: float) -> None:
         async with httpx2.AsyncClient() as http:
@@ -204,14 +215,15 @@ async def test_an_outage_is_answered_503_and_clear_errors_until_the_database_is_
 
     def outage() -> float:
         pair.primary.stop("fast")
-        time.sleep(4.0)
+        time.sleep(OUTAGE_SECONDS)
         pair.primary.start()
         return time.monotonic()
 
+    seconds = OUTAGE_SECONDS + 8
     async with anyio.create_task_group() as group:
-        group.start_soon(watch_health, time.monotonic() + 14.0)
-        load, _, back = await under_load(fault_server, 14.0, outage)
-    assert_no_bare_errors(load, "4 s outage")
+        group.start_soon(watch_health, time.monotonic() + seconds)
+        load, _, back = await under_load(fault_server, seconds, outage)
+    assert_no_bare_errors(load, f"{OUTAGE_SECONDS:g} s outage")
     assert load.statuses[503] > 0 or any(not c.ok for c in load.calls), "the outage went unseen"
     during = [h for h in health if h[0] < back - 0.5 and h[1] != 200]
     assert during, f"/healthz never said the database was down: {health}"
@@ -226,6 +238,20 @@ async def test_an_outage_is_answered_503_and_clear_errors_until_the_database_is_
     )
     assert healthy_again, "/healthz never recovered"
     assert recovered is not None, "no call succeeded after the outage"
+    # Every 503 the clients received has its audit record, written once the database is back.
+    deadline = time.monotonic() + 20
+    while True:
+        with psycopg.connect(pair.primary_url) as conn:
+            (audited,) = conn.execute(
+                "select count(*) from mcp_internal.audit_log where tool = 'http' and "
+                "error_class = 'DatabaseUnavailable' and called_at >= %s",
+                (since,),
+            ).fetchone() or (0,)
+        if audited >= load.statuses[503] or time.monotonic() > deadline:
+            break
+        await anyio.sleep(0.5)
+    print(f"503s: {load.statuses[503]} received, {audited} audited")
+    assert audited == load.statuses[503]
 
 
 @pytest.mark.anyio
@@ -290,3 +316,51 @@ async def test_one_principal_saturating_its_pool_does_not_slow_the_others(
     assert refused, "no call beyond Seattle's pool was refused as too many"
     assert answered, "none of Seattle's calls within its pool was answered"
     assert all(c.elapsed < CALL_SLOT_SECONDS + 1 for c in refused), [c.elapsed for c in refused]
+
+
+@pytest.mark.anyio
+async def test_a_backend_that_never_acknowledges_the_cancel_holds_no_caller_past_its_budget(
+    fault_server: FaultServer,
+):
+    """The backend running a call is stopped (SIGSTOP), so the cancel request sent when the
+    budget runs out is never acknowledged: the caller still hears of the budget within
+    CANCEL_SECONDS, the connection is given up, and the next call is served."""
+    marker = uuid.uuid4().hex
+    pid: list[int] = []
+
+    async def stop_the_backend() -> None:
+        deadline = time.monotonic() + 5
+        while not pid and time.monotonic() < deadline:
+            with psycopg.connect(fault_server.pair.primary_url) as conn:
+                # The marker is a parameter, not in the text: the one call running now.
+                row = conn.execute(
+                    "select pid from pg_stat_activity where state = 'active' and query like "
+                    "'select mcp.run_query%' and pid <> pg_backend_pid()"
+                ).fetchone()
+            if row:
+                pid.append(row[0])
+                os.kill(row[0], signal.SIGSTOP)
+            else:
+                await anyio.sleep(0.05)
+
+    seen: list[int] = []
+    try:
+        async with counted_client(
+            fault_server.url, fault_server.keys["Redmond"], Load(), seen
+        ) as client:
+            async with anyio.create_task_group() as group:
+                group.start_soon(stop_the_backend)
+                started = time.monotonic()
+                ok, text = await call(client, f"select pg_sleep(60) is null -- {marker}")
+                elapsed = time.monotonic() - started
+            again, _ = await call(client, "select 1 as one")
+    finally:
+        for stopped in pid:
+            os.kill(stopped, signal.SIGCONT)
+            with psycopg.connect(fault_server.pair.primary_url) as conn:
+                conn.execute("select pg_terminate_backend(%s)", (stopped,))
+    print(f"\ncancel never acknowledged: the caller was answered after {elapsed:.2f} s")
+    assert pid, "the call's backend was not found"
+    assert not ok and "time budget" in text, text
+    assert elapsed < BUDGET_SECONDS + 1
+    assert again, "the next call was not served"
