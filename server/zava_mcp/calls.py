@@ -76,8 +76,6 @@ CLEAN_SESSION: tuple[LiteralString, ...] = (
 # for a connection and an answer: short, so that an outage is reported within seconds and
 # never holds a request for a whole time budget.
 LOOKUP_SECONDS = 2.0
-# A log line's label of the principal is worth less than the line: it waits less.
-LABEL_SECONDS = 0.5
 # How long a call past its budget waits for the server to acknowledge the cancel.
 CANCEL_SECONDS = 0.5
 # How long a pool keeps retrying a lost connection (with its doubling delay) before it
@@ -135,9 +133,10 @@ class Database:
             pool_max=principal_pool_max,
             connections_max=connections_max,
         )
-        # Principals' roles, looked up again after ROLE_TTL_SECONDS: a role never changes
-        # its principal, but a store removed since loses its access.
+        # Principals' roles and labels, looked up again after ROLE_TTL_SECONDS: a role never
+        # changes its principal, but a store removed since loses its access.
         self._roles: dict[uuid.UUID, tuple[str, float]] = {}
+        self._labels: dict[uuid.UUID, str] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -228,12 +227,10 @@ class Database:
             )
             await conn.execute("select mcp_internal.record_audit(%s)", (Jsonb(entries),))
 
-    async def principal_label(self, principal: uuid.UUID) -> str:
-        """What logs call the principal: head office, a store's name, or unknown."""
-        label = await self.lookup(
-            "select mcp_internal.principal_label(%s)", (principal,), LABEL_SECONDS
-        )
-        return str(label) if label else "unknown"
+    def label_of(self, principal: uuid.UUID) -> str:
+        """What logs call the principal (head office, a store's name), as looked up with
+        its role; never waits: "unknown" before its first call reached the database."""
+        return self._labels.get(principal, "unknown")
 
     def pool_stats(self) -> dict[str, int]:
         """The connections of principals' calls, added up over their pools."""
@@ -243,7 +240,13 @@ class Database:
         now = asyncio.get_running_loop().time()
         role, looked_up = self._roles.get(principal, (None, 0.0))
         if role is None or now - looked_up > ROLE_TTL_SECONDS:
-            role = await self.lookup("select mcp_internal.principal_role(%s)", (principal,))
+            role, label = await self.lookup(
+                "select array[mcp_internal.principal_role(%s)::text, "
+                "mcp_internal.principal_label(%s)]",
+                (principal, principal),
+            )
+            if label:
+                self._labels[principal] = label
             if role is None:
                 # Not remembered: `db init` gives a store added later its role.
                 raise UnknownPrincipal(
@@ -261,18 +264,18 @@ class Database:
         try:
             async with asyncio.timeout_at(deadline):
                 role = await self._role_of(principal)
-            async with self.calls.connection(role, timeout=deadline - loop.time()) as conn:
-                # When the budget runs out (or the caller goes away) the task is cancelled,
-                # and psycopg then sends the server a cancel request for the running query
-                # and waits for it to stop before the transaction is rolled back. A server
-                # that does not acknowledge the cancel within CANCEL_SECONDS gets a second
-                # cancellation, on which psycopg closes the connection: the caller hears
-                # of the budget by then, whatever the server does.
-                async with (
-                    asyncio.timeout_at(deadline + CANCEL_SECONDS),
-                    asyncio.timeout_at(deadline),
-                ):
-                    return await _call_in_pipeline(conn, query, params)
+            # When the budget runs out (or the caller goes away) the task is cancelled, and
+            # psycopg then sends the server a cancel request for the running query and
+            # waits for it to stop before the transaction is rolled back. A server that does
+            # not acknowledge the cancel within CANCEL_SECONDS gets a second cancellation,
+            # on which psycopg closes the connection: the caller hears of the budget by
+            # then, whatever the server does.
+            async with (
+                self.calls.connection(role, timeout=deadline - loop.time()) as conn,
+                asyncio.timeout_at(deadline + CANCEL_SECONDS),
+                asyncio.timeout_at(deadline),
+            ):
+                return await _call_in_pipeline(conn, query, params)
         except TimeoutError:
             raise BudgetExceeded(
                 f"the call took longer than its time budget of {self.budget_seconds:g} s and was "

@@ -217,7 +217,6 @@ class CallObserver:
         self.metrics = metrics
         self.audit = audit
         self.tracing = tracing
-        self._labels: dict[uuid.UUID, str] = {}
 
     async def finished(
         self,
@@ -261,7 +260,7 @@ class CallObserver:
             "event": "tool_call",
             "request_id": request_id,
             "tool": tool,
-            "store": await self._label(principal),
+            "store": self._label(principal),
             "outcome": outcome,
             "duration_ms": round(seconds * 1000, 2),
             "rows": rows,
@@ -302,15 +301,8 @@ class CallObserver:
         self.metrics.unauthorized.inc()
         self.audit.count("http", "unauthenticated", "HTTP 401")
 
-    async def _label(self, principal: uuid.UUID | None) -> str:
-        if principal is None:
-            return "unidentified"
-        if principal not in self._labels:
-            try:
-                self._labels[principal] = await self.database.principal_label(principal)
-            except Exception:  # a label is not worth failing or delaying the log over
-                return "unknown"
-        return self._labels[principal]
+    def _label(self, principal: uuid.UUID | None) -> str:
+        return "unidentified" if principal is None else self.database.label_of(principal)
 
 
 class Tracing:
