@@ -31,7 +31,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from conftest import HEAD_OFFICE, REDMOND, SEATTLE, run_server, server_settings
 from standby import StandbyPair, primary_with_standby
-from zava_mcp.calls import CALL_SLOT_SECONDS, CANCEL_SECONDS
+from zava_mcp.calls import CALL_SLOT_SECONDS
 from zava_mcp.identity import create_key
 
 FAULT_CLIENTS = 8
