@@ -86,7 +86,7 @@ RECONNECT_SECONDS = 0.5
 # Idle connections of a principal are closed after this long, any after the lifetime.
 PRINCIPAL_IDLE_SECONDS = 60.0
 PRINCIPAL_LIFETIME_SECONDS = 300.0
-# How long a call beyond its principal's in-flight limit (the principal's pool size) waits
+# How long a call beyond its principal's in-flight limit (ZAVA_PRINCIPAL_CALLS_MAX) waits
 # for one of the principal's calls to finish before it is refused: briefly, so that one
 # caller's flood is refused rather than queued for a whole time budget.
 CALL_SLOT_SECONDS = 1.0
@@ -95,8 +95,8 @@ ROLE_TTL_SECONDS = 60.0
 
 
 class TooManyCalls(CallRefused):
-    """The caller already has as many calls in flight in this process as its pool has
-    connections, and none finished within CALL_SLOT_SECONDS."""
+    """The caller already has its limit of calls in flight in this process (running or
+    waiting for a connection), and none finished within CALL_SLOT_SECONDS."""
 
 
 class UnknownPrincipal(CallRefused):
@@ -115,6 +115,7 @@ class Database:
         max_size: int = 10,
         read_urls: Sequence[str] = (),
         principal_pool_max: int = 5,
+        principal_calls_max: int = 10,
         connections_max: int = 50,
     ):
         self.budget_seconds = budget_seconds
@@ -131,6 +132,7 @@ class Database:
             lambda: call_conninfo(url, read_urls),
             server_password=str(server_password) if server_password else None,
             pool_max=principal_pool_max,
+            calls_max=principal_calls_max,
             connections_max=connections_max,
         )
         # Principals' roles and labels, looked up again after ROLE_TTL_SECONDS: a role never
@@ -148,6 +150,7 @@ class Database:
             max_size=server.pool_max_size,
             read_urls=server.read_urls,
             principal_pool_max=server.principal_pool_max,
+            principal_calls_max=server.principal_calls_max,
             connections_max=server.connections_max,
         )
 
@@ -304,9 +307,9 @@ class PrincipalPools:
     """A connection pool per principal's login role, opened when the principal first
     calls. At most connections_max connections in all: when a new principal needs a pool
     and there is no room, the least recently used pool with no call in flight is closed.
-    A principal has at most pool_max calls in flight: one more waits CALL_SLOT_SECONDS
-    for a call to finish, then is refused (TooManyCalls), so that no caller queues more
-    work than its connections can do."""
+    A principal has at most calls_max calls in flight (pool_max running, the rest waiting
+    for a connection): one more waits CALL_SLOT_SECONDS for a call to finish, then is
+    refused (TooManyCalls), so that no caller queues work without bound."""
 
     def __init__(
         self,
@@ -315,10 +318,12 @@ class PrincipalPools:
         server_password: str | None,
         pool_max: int,
         connections_max: int,
+        calls_max: int,
     ):
         self.conninfo = conninfo  # called for each pool: the standbys' order is drawn anew
         self.server_password = server_password
         self.pool_max = pool_max
+        self.calls_max = calls_max
         self.max_pools = max(1, connections_max // pool_max)
         self._pools: OrderedDict[str, AsyncConnectionPool] = OrderedDict()
         self._in_flight: dict[str, int] = {}  # calls holding or awaiting a slot
@@ -340,9 +345,10 @@ class PrincipalPools:
                     await slots.acquire()
             except TimeoutError:
                 raise TooManyCalls(
-                    f"too many calls in flight for this caller: {self.pool_max} are running "
-                    f"and none finished within {CALL_SLOT_SECONDS:g} s; wait for them to "
-                    "finish and try again (ZAVA_PRINCIPAL_POOL_MAX)"
+                    f"too many calls in flight for this caller: {self.calls_max} are running "
+                    f"or waiting for a connection, and none finished within "
+                    f"{CALL_SLOT_SECONDS:g} s; wait for them to finish and try again "
+                    "(ZAVA_PRINCIPAL_CALLS_MAX)"
                 ) from None
             try:
                 async with pool.connection(timeout=max(timeout, 0.001)) as conn:
@@ -392,7 +398,7 @@ class PrincipalPools:
                 await pool.open()
                 self._pools[role] = pool
                 self._in_flight[role] = 0
-                self._slots[role] = asyncio.Semaphore(self.pool_max)
+                self._slots[role] = asyncio.Semaphore(self.calls_max)
             self._pools.move_to_end(role)
             self._in_flight[role] += 1
             return pool

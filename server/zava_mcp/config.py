@@ -68,6 +68,7 @@ class ServerSettings:
     pool_min_size: int  # the server's own pool (key checks, audit, health)
     pool_max_size: int
     principal_pool_max: int  # connections one process keeps for one principal's calls
+    principal_calls_max: int  # one principal's calls in flight in one process
     connections_max: int  # connections one process keeps for all principals' calls
     read_urls: tuple[str, ...]  # hosts that serve tool calls (hot standbys); () = the primary
     allowed_hosts: tuple[str, ...]
@@ -243,6 +244,12 @@ def _server_settings(env: dict[str, str]) -> ServerSettings:
         if not 0 < value <= 1_000_000:
             raise ConfigError(f"{variable}={value:g} must be above 0 and at most 1000000")
         http[field] = value
+    principal_calls_max = _number(env, "ZAVA_PRINCIPAL_CALLS_MAX", 2 * principal_pool_max, int)
+    if not principal_pool_max <= principal_calls_max <= 100_000:
+        raise ConfigError(
+            f"ZAVA_PRINCIPAL_CALLS_MAX={principal_calls_max} must be at least "
+            f"ZAVA_PRINCIPAL_POOL_MAX={principal_pool_max}"
+        )
     hosts = tuple(
         host.strip() for host in (env.get("ZAVA_ALLOWED_HOSTS") or "").split(",") if host.strip()
     )
@@ -258,6 +265,7 @@ def _server_settings(env: dict[str, str]) -> ServerSettings:
         pool_min_size=pool_min,
         pool_max_size=pool_max,
         principal_pool_max=principal_pool_max,
+        principal_calls_max=principal_calls_max,
         connections_max=connections_max,
         # Whitespace separates them: a libpq URL may itself list hosts with commas.
         read_urls=tuple((env.get("ZAVA_READ_URLS") or "").split()),

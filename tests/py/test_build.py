@@ -82,6 +82,10 @@ def test_embedding_dimension_is_templated(seeded):
         ("ZAVA_DATABASE", "zava-test", "not a plain database name"),
         ("ZAVA_POOL_MIN", "20", "need 0 <= min <= max"),
         ("ZAVA_STATELESS", "maybe", "not true or false"),
+        ("ZAVA_PRINCIPAL_CALLS_MAX", "3", "must be at least ZAVA_PRINCIPAL_POOL_MAX=5"),
+        ("ZAVA_AUDIT_QUEUE_MB", "0", "between 0.1 and 4096"),
+        ("ZAVA_HTTP_READ_TIMEOUT", "0", "must be above 0"),
+        ("ZAVA_HTTP_MAX_CONNECTIONS", "lots", "not a whole number"),
     ],
 )
 def test_bad_settings_are_refused_clearly(variable, value, message):
@@ -114,6 +118,11 @@ def test_the_local_provider_has_one_model():
     settings = Settings.from_env({"OPENAI_BASE_URL": "http://127.0.0.1:11434/v1"})
     assert settings.embeddings.provider == "openai"
     assert settings.embedding_dim == 1536
+
+
+def test_the_calls_in_flight_default_to_twice_the_pool():
+    assert Settings.from_env({}).server.principal_calls_max == 10
+    assert Settings.from_env({"ZAVA_PRINCIPAL_POOL_MAX": "8"}).server.principal_calls_max == 16
 
 
 def test_stateless_accepts_the_usual_spellings():

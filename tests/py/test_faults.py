@@ -261,7 +261,8 @@ async def test_one_principal_saturating_its_pool_does_not_slow_the_others(
     """Seattle keeps 16 slow calls in flight (more than its pool of 5 holds); head office
     and Redmond calling `select 1` meanwhile are served from pools of their own, and the key
     checks from the server's own pool, so they are neither refused nor held up. Seattle's
-    calls beyond its pool wait CALL_SLOT_SECONDS, then are refused as too many."""
+    calls beyond ZAVA_PRINCIPAL_CALLS_MAX (10: 5 running, 5 waiting for a connection) wait
+    CALL_SLOT_SECONDS, then are refused as too many."""
     slow: list[Call] = []
     others = Load()
     until = time.monotonic() + 6.0
