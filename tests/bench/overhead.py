@@ -767,17 +767,19 @@ def plots(results: dict[str, Any], directory: Path) -> list[Path]:
 
 # What the saved baseline (docs/benchmarks/overhead.before.json) was measured on, against
 # the code measured now; rewrite it when measuring a new baseline for another change.
+BEFORE_AFTER_TITLE = "Before and after: the reliability work"
 BEFORE_AFTER = (
-    "**The change:** tool calls log in as each principal's own role from a pool per "
-    "principal (opaque `zava_p_…` roles), instead of the server's one login role binding "
-    "the principal per call (`mcp.bind_principal`: a row in `principal_bindings`, then "
-    "`set role` to the reader); and a call is one psycopg pipeline with server-side "
-    "parameters (`begin read only`, `select mcp.…($1, …)`, `rollback`, `close all`, "
-    "`select mcp_internal.clean_session()`, over the extended protocol), instead of one "
-    "simple-protocol string with the values quoted into it. Both run back to back in one "
-    "session on the same machine, alternated (before, after, after, before): before from a "
-    "worktree of the old commit first on `PYTHONPATH`, with its own benchmark scripts and "
-    "its own embedded PostgreSQL and database, built by its own `db/`."
+    "**The change:** what a call passes on its way since the reliability work: a "
+    "per-principal limit of calls in flight (a semaphore per principal), the audit "
+    "trail's check that its queue has room (fail closed) and its byte accounting per "
+    "record, a second deadline around the pipeline (a cancel the server never "
+    "acknowledges), the principal's log label looked up with its role instead of "
+    "separately, `mcp.run_query` given the answer's byte cap, lists rendered as compact "
+    "JSON in the text, uvicorn's HTTP/1.1 protocol with read and idle deadlines, and the "
+    "SDK's argument refusals intercepted. Before is commit 4cb5ccc, after c0e404d, before from a "
+    "worktree first on `PYTHONPATH`, with its own benchmark scripts and its own embedded "
+    "PostgreSQL and database, built by its own `db/`; the runs alternate (before, after, "
+    "after, before) in one session on the same machine."
 )
 # A figure this much worse than before is flagged.
 WORSE = 0.10
@@ -785,32 +787,20 @@ WORSE = 0.10
 # the time goes (written after the run that saved the figures; rewrite with a new baseline).
 BEFORE_AFTER_FINDINGS = (
     "**The machine's speed moved more than the change.** The client (the official MCP SDK) "
-    "does the same work per call before and after, yet its own CPU per call ranged over "
-    "50 % between runs of this session (1.98 to 3.15 ms per `select 1` call at one client): "
-    "this shared two-core machine runs faster or slower from minute to minute. So the "
-    "server's CPU per call is also given over the client's (last column), which cancels "
-    "that out. By that measure the MCP server process costs 9 % less to 7 % more per call "
-    "than before on `select 1` and 4 % less to 10 % more on top 10, except top 10 at 32 "
-    "clients (18 % more in these two runs). The medians and throughput are better after "
-    "in 12 of the 16 cells; worse (by 13 to 19 %) for `select 1` at one and 32 clients.",
-    "**Alternated A/B runs of one figure each, after these** (a `zava-mcp serve` of each "
-    "commit in turn, 1,500 `select 1` calls at one client after the model had loaded, "
-    "three rounds; then top 10 at 32 clients, 500 calls, two rounds): server CPU over "
-    "client CPU per call, `select 1` 1.33, 1.29, 1.36 before against 1.34, 1.38, 1.42 "
-    "after (4 % more); top 10 at 32 clients 1.29, 1.26 before against 1.32, 1.37 after "
-    "(5 % more) and 1.37, 1.37 with `ZAVA_PRINCIPAL_POOL_MAX=10` (the old pool's size: "
-    "the principal's pool of 5 queueing the other calls costs nothing measurable); top 10 "
-    "at 32 clients 37.7 and 35.1 calls/s before, 42.2 and 33.7 after.",
-    "**What the session cleaning as one function bought.** The pipeline carried ten "
-    "statements (`begin read only`, the call, `rollback`, seven cleaning statements); each "
-    "`conn.execute` in a psycopg pipeline creates a cursor, converts the query and runs a "
-    "send/receive step on the event loop, and cProfile put over half of a call's client "
-    "CPU there. The six cleaning statements that can run inside a function are now "
-    "`mcp_internal.clean_session()` (PL/pgSQL), so the pipeline carries five. The direct "
-    "call's own CPU (`calls.Database`, table above) went from 73 to 121 % more than before "
-    "(the last session's runs) to 8 to 56 % more: 0.32 to 0.37 ms per `select 1` call "
-    "against 0.24 to 0.30 ms; at one client, an HTTP request's whole server CPU is 4.7 ms, "
-    "so that difference is 3 % of it.",
+    "does the same work per call before and after, yet its CPU per `select 1` call at one "
+    "client was 2.04 ms in three runs and 2.94 ms in the fourth (the second after run): "
+    "that run's raw figures are slower everywhere, the direct call's too. So the server's "
+    "CPU per call is also given over the client's (last column).",
+    "**By that measure the MCP server costs 1 to 4 % more per call on `select 1`** (server "
+    "over client CPU 1.52, 1.14, 1.13, 1.04 before against 1.55, 1.18, 1.15, 1.04 after, "
+    "at 1, 8, 32 and 64 clients) **and 4 to 6 % more on top 10 at 1 to 32 clients, 6 % "
+    "less at 64** (1.48, 1.39, 1.51, 1.46 against 1.56, 1.45, 1.57, 1.38): the per-call "
+    "checks above, a few microseconds each, within the spread of two runs. Top 10's "
+    "medians are 9 to 34 % lower after and its throughput higher at 1 to 32 clients; "
+    "`select 1`'s raw medians are higher after only because of the slow fourth run.",
+    "**The direct call** (`calls.Database`, no HTTP, no MCP) costs the same before and "
+    "after on `select 1` (0.35 against 0.34 ms of client CPU per call at one client) and "
+    "no more on top 10: the semaphore and the second deadline are not measurable there.",
 )
 
 
@@ -819,7 +809,7 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> str:
     (`run.py overhead --save-as before`), level by level, for the MCP tool and for the
     direct call through calls.Database."""
     lines = [
-        "### Before and after: principal login roles and the pipelined call",
+        f"### {BEFORE_AFTER_TITLE}",
         "",
         BEFORE_AFTER,
         "",
