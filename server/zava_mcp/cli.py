@@ -6,10 +6,13 @@ import argparse
 import asyncio
 import dataclasses
 import os
+import shutil
+import socket
 import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# Demo keys expire: the demo prints new ones on every run.
+DEMO_KEY_DAYS = 30
 DEMO_PRINCIPALS = {
     "head office": "00000000-0000-0000-0000-000000000000",
     "Seattle": "f47ac10b-58cc-4372-a567-0e02b2c3d479",
@@ -115,6 +120,13 @@ def _parser() -> argparse.ArgumentParser:
     db_commands.add_parser(
         "url", help='print the administrator DSN (psql "$(zava-mcp db url)")'
     ).set_defaults(run=_db_url)
+    psql = db_commands.add_parser(
+        "psql",
+        help="psql as the administrator (the embedded PostgreSQL's own psql 18); "
+        "what follows goes to psql, e.g. zava-mcp db psql -c 'select 1'",
+    )
+    psql.add_argument("psql_args", nargs=argparse.REMAINDER, metavar="PSQL_ARGUMENTS")
+    psql.set_defaults(run=_db_psql)
     db_commands.add_parser(
         "init", help="create or update roles, schema, functions and policies"
     ).set_defaults(run=_db_init)
@@ -309,6 +321,21 @@ def _db_url(settings: Settings, args: argparse.Namespace) -> None:
     print(database.admin_url(settings))
 
 
+def _db_psql(settings: Settings, args: argparse.Namespace) -> None:
+    """Replace this process with psql on the administrator DSN: the embedded PostgreSQL's
+    psql (a client as new as the server), else the first psql on PATH."""
+    url = database.admin_url(settings)
+    try:
+        bundled: Path | None = database.embedded_bin_dir() / "psql"
+    except ImportError:  # an installation without the embedded PostgreSQL
+        bundled = None
+    program = str(bundled) if bundled and bundled.exists() else shutil.which("psql")
+    if program is None:
+        raise ConfigError("no psql found: install PostgreSQL's client (Debian: postgresql-client)")
+    sys.stdout.flush()
+    os.execv(program, [program, url, *args.psql_args])
+
+
 def _db_init(settings: Settings, args: argparse.Namespace) -> None:
     _init(settings)
 
@@ -338,6 +365,7 @@ def _db_stop(settings: Settings, args: argparse.Namespace) -> None:
 def _demo(settings: Settings, args: argparse.Namespace) -> None:
     """Everything a first look needs, on the embedded database, then the server."""
     settings = _with_serve_options(settings, args)
+    _refuse_a_busy_port(settings.server.host, settings.server.port)
     url = database.admin_url(settings)
     _init(settings)
     with psycopg.connect(url) as conn:
@@ -349,16 +377,34 @@ def _demo(settings: Settings, args: argparse.Namespace) -> None:
     _embed_products(settings, only_missing=True)
     endpoint = f"http://{settings.server.host}:{settings.server.port}/mcp"
     console.print()
-    console.print(f"[bold]API keys[/bold] for {endpoint} (new ones on every demo run):")
+    console.print(
+        f"[bold]API keys[/bold] for {endpoint} (new ones on every demo run, valid for "
+        f"{DEMO_KEY_DAYS} days):"
+    )
     for who, principal in DEMO_PRINCIPALS.items():
-        _, key = create_key(url, uuid.UUID(principal), f"demo: {who}")
+        _, key = create_key(
+            url, uuid.UUID(principal), f"demo: {who}", timedelta(days=DEMO_KEY_DAYS)
+        )
         console.print(f"  {who:<12} {key}")
     console.print(
         "Give one to your MCP client as 'Authorization: Bearer <key>' (README: VS Code, Claude). "
-        f'A DBA can look too: psql "{url}"'
+        "A DBA can look too: .venv/bin/zava-mcp db psql"
     )
     console.print()
     _serve_http(settings)
+
+
+def _refuse_a_busy_port(host: str, port: int) -> None:
+    """Stop before anything is built or a key made when the demo could not serve."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ConfigError(
+                f"cannot serve on {host}:{port}: {error.strerror} (another demo or server "
+                f"running?); stop it, or pick another port: --port {port + 1} or "
+                f"ZAVA_PORT={port + 1}"
+            ) from None
 
 
 def _init(settings: Settings) -> None:
