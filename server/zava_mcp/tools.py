@@ -602,7 +602,16 @@ def http_app(settings: Settings, server: MCPServer, runtime: Runtime) -> Starlet
             scope["method"], scope["path"], error
         ),
         on_unauthorized=runtime.observer.unauthorized,
+        oauth=settings.jwt is not None,
     )
+    if settings.jwt is None:
+        # With API keys alone there is no OAuth to sign in with: advertising the SDK's
+        # protected-resource metadata only sends clients into a sign-in that cannot work.
+        app.router.routes[:] = [
+            route
+            for route in app.router.routes
+            if not getattr(route, "path", "").startswith("/.well-known/oauth-")
+        ]
     sessions = app.router.lifespan_context
 
     @asynccontextmanager
