@@ -3,11 +3,13 @@ and that every answer is the caller's own view."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx2
 import psycopg
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from conftest import (
     REDMOND,
@@ -243,6 +245,39 @@ async def test_schemas_are_resources(served):
         prompts = await client.list_prompts()
     assert '"retail.orders"' in contents.contents[0].text
     assert {prompt.name for prompt in prompts.prompts} >= {"monthly_revenue", "top_products"}
+
+
+async def test_resources_list_the_tables_and_an_unknown_one_is_explained(served):
+    async with mcp_client(served.url, bearer(served.keys["Seattle"])) as client:
+        listed = await client.list_resources()
+        tables = await client.read_resource("schema://retail")
+        with pytest.raises(MCPError) as unknown:
+            await client.read_resource("schema://retail/nope")
+    assert [str(resource.uri) for resource in listed.resources] == ["schema://retail"]
+    assert "orders" in {table["table_name"] for table in json.loads(tables.contents[0].text)}
+    assert "unknown table" in unknown.value.error.message
+    assert "Error creating resource" not in unknown.value.error.message
+
+
+async def test_prompts_describe_and_check_their_arguments(served):
+    async with mcp_client(served.url, bearer(served.keys["Seattle"])) as client:
+        prompts = {prompt.name: prompt for prompt in (await client.list_prompts()).prompts}
+        good = await client.get_prompt("top_products", {"period": "2025", "limit": "5"})
+        with pytest.raises(MCPError) as not_a_number:
+            await client.get_prompt("top_products", {"limit": "abc"})
+        with pytest.raises(MCPError) as too_many:
+            await client.get_prompt("top_products", {"limit": "1000"})
+        with pytest.raises(MCPError) as missing:
+            await client.get_prompt("find_similar_products", {})
+    assert all(prompt.description for prompt in prompts.values())
+    assert all(argument.description for p in prompts.values() for argument in p.arguments or [])
+    assert "Find the top 5 products by revenue for 2025" in good.messages[0].content.text
+    assert not_a_number.value.error.message == (
+        "prompt top_products: limit: Input should be a valid integer, unable to parse string "
+        "as an integer"
+    )
+    assert "limit: Input should be less than or equal to 100" in too_many.value.error.message
+    assert "description" in missing.value.error.message
 
 
 async def test_healthz_needs_no_key(served):
