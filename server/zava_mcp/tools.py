@@ -78,7 +78,10 @@ class Column(BaseModel):
 
 class QueryResult(BaseModel):
     columns: list[Column]
-    rows: list[list[Any]]
+    rows: list[list[Any]] = Field(
+        description="One list of values per row, in the columns' order; a number a double "
+        "cannot hold exactly (e.g. numeric(30, 2)) comes as a string with every digit"
+    )
     row_count: int
     truncated: bool = Field(description="True when rows were left out by the row or byte cap")
     elapsed_ms: float

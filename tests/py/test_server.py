@@ -280,6 +280,22 @@ async def test_prompts_describe_and_check_their_arguments(served):
     assert "description" in missing.value.error.message
 
 
+async def test_numbers_keep_every_digit(served):
+    result = await call(
+        served,
+        "Seattle",
+        "execute_sales_query",
+        {
+            "postgresql_query": "select 12345678901234567890.12::numeric as big, "
+            "0.1::numeric as tenth, 12.10::numeric as price, 9007199254740993 as large_int"
+        },
+    )
+    assert result.structured_content["rows"] == [
+        ["12345678901234567890.12", 0.1, 12.1, 9007199254740993]
+    ]
+    assert "12345678901234567890.12\t0.1\t12.1\t9007199254740993" in result.content[0].text
+
+
 async def test_healthz_needs_no_key(served):
     async with httpx2.AsyncClient() as http:
         response = await http.get(f"{served.base_url}/healthz")
