@@ -280,6 +280,19 @@ async def test_prompts_describe_and_check_their_arguments(served):
     assert "description" in missing.value.error.message
 
 
+async def test_an_unknown_table_is_answered_with_the_tables_there_are(served):
+    result = await call(
+        served, "Seattle", "execute_sales_query", {"postgresql_query": "select * from orders"}
+    )
+    assert result.is_error
+    assert result.content[0].text == (
+        'relation "orders" does not exist (hint: The tables are in schema retail: '
+        "retail.categories, retail.customers, retail.inventory, retail.order_items, "
+        "retail.orders, retail.product_description_embeddings, retail.product_types, "
+        "retail.products, retail.stores.)"
+    )
+
+
 async def test_numbers_keep_every_digit(served):
     result = await call(
         served,
