@@ -401,7 +401,9 @@ def build_server(
             "Find products whose descriptions are closest in meaning to a description "
             "(e.g. 'waterproof electrical connectors'), ranked by cosine similarity of "
             "embeddings fused with full-text matches. similarity_threshold is a percentage "
-            "(0-100): products less similar are left out. in_stock_only keeps products in "
+            "(0-100): products less similar are left out, unless their text matches the "
+            "description's words (such a full-text match is kept whatever its similarity, "
+            "and has a text_rank). in_stock_only keeps products in "
             "stock at a store the caller may see. " + UNTRUSTED
         ),
         annotations=READ_ONLY,
@@ -416,7 +418,12 @@ def build_server(
         ctx: Context,
         max_rows: Annotated[int, Field(description="How many products at most", ge=1, le=200)] = 20,
         similarity_threshold: Annotated[
-            float, Field(description="Minimum similarity in percent", ge=0, le=100)
+            float,
+            Field(
+                description="Minimum similarity in percent (full-text matches are kept below it)",
+                ge=0,
+                le=100,
+            ),
         ] = 30.0,
         in_stock_only: Annotated[
             bool, Field(description="Only products in stock at the caller's stores")
