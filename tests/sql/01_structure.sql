@@ -41,14 +41,14 @@ select columns_are(
 );
 select columns_are(
     'retail', 'product_types',
-    array['type_id', 'category_id', 'type_name']::name[],
+    array['type_id', 'category_id', 'type_name', 'product_type_id']::name[],
     'retail.product_types has exactly its reference columns'
 );
 select columns_are(
     'retail', 'products',
     array[
         'product_id', 'sku', 'product_name', 'category_id', 'type_id', 'cost', 'base_price', 'gross_margin_percent',
-        'product_description'
+        'product_description', 'product_type_id'
     ]::name[],
     'retail.products has exactly its reference columns'
 );
