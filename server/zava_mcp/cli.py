@@ -222,11 +222,14 @@ async def _serve_stdio(settings: Settings) -> None:
     if not key:
         raise ValueError("stdio needs ZAVA_API_KEY: the API key whose principal it serves")
     runtime = _runtime(settings)
-    await runtime.start()
+    # The key is checked before the embedding model starts loading, so that a wrong one
+    # is reported at once.
+    await runtime.start(load_model=False)
     try:
         principal = await runtime.database.authenticate_key(hash_key(key))
         if principal is None:
             raise ValueError("ZAVA_API_KEY is not a valid key (unknown, revoked or expired)")
+        runtime.warm_up_in_background()
         server = build_server(settings, runtime, principal_source=lambda ctx: principal)
         await server.run_stdio_async()
     finally:
@@ -254,24 +257,29 @@ def _embed_products(settings: Settings, *, only_missing: bool) -> None:
     provider = provider_from_settings(settings.embeddings)
     url = database.admin_url(settings)
     started = time.perf_counter()
-    with Progress(
-        "embedding products",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("embed", total=None)
-        count = asyncio.run(
-            embed_products(
+
+    async def load_then_embed() -> int:
+        # Loading the local model takes a while: say so, rather than show a bar at 0.
+        with console.status(f"loading {provider.model_name}"):
+            await provider.warm_up()
+        with Progress(
+            "embedding products",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("embed", total=None)
+            return await embed_products(
                 url,
                 provider,
                 only_missing=only_missing,
                 owner_role=settings.owner_role,
                 on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
-        )
+
+    count = asyncio.run(load_then_embed())
     if count:
         elapsed = time.perf_counter() - started
         console.print(f"embedded {count} products with {provider.model_name} in {elapsed:.1f} s")

@@ -153,11 +153,15 @@ class Runtime:
         observer = CallObserver(database, metrics, audit, Tracing.from_env())
         return cls(database, embedder, metrics, audit, observer)
 
-    async def start(self) -> None:
-        """Open the pool (refusing an unsafe login role), start the audit writer, and load
-        the embedding model in the background."""
+    async def start(self, load_model: bool = True) -> None:
+        """Open the pool (refusing an unsafe login role), start the audit writer, and
+        (unless told not to yet) load the embedding model in the background."""
         await self.database.open()
         self.audit.start()
+        if load_model:
+            self.warm_up_in_background()
+
+    def warm_up_in_background(self) -> None:
         self.warm_up = asyncio.create_task(_warm_up(self.embedder))
 
     async def stop(self) -> None:
