@@ -48,7 +48,12 @@ DEMO_PRINCIPALS = {
 
 def main(argv: list[str] | None = None) -> None:
     parser = _parser()
-    args = parser.parse_args(argv)
+    # `db psql` hands psql whatever follows it, options included.
+    args, psql_args = parser.parse_known_args(argv)
+    if getattr(args, "run", None) is _db_psql:
+        args.psql_args = psql_args
+    elif psql_args:
+        parser.error(f"unrecognized arguments: {' '.join(psql_args)}")
     if not hasattr(args, "run"):
         parser.print_help()
         sys.exit(2)
@@ -125,7 +130,6 @@ def _parser() -> argparse.ArgumentParser:
         help="psql as the administrator (the embedded PostgreSQL's own psql 18); "
         "what follows goes to psql, e.g. zava-mcp db psql -c 'select 1'",
     )
-    psql.add_argument("psql_args", nargs=argparse.REMAINDER, metavar="PSQL_ARGUMENTS")
     psql.set_defaults(run=_db_psql)
     db_commands.add_parser(
         "init", help="create or update roles, schema, functions and policies"

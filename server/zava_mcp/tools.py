@@ -572,30 +572,6 @@ def build_server(
             raise refused(str(error)) from None
         return json.dumps(tables[0], default=str)
 
-    @server.resource(
-        "schema://retail",
-        name="tables",
-        title="Retail tables",
-        description="The retail tables the caller may query, as list_tables gives them; each "
-        "one's description is schema://retail/<table>.",
-        mime_type="application/json",
-    )
-    async def tables(ctx: Context) -> str:
-        try:
-            listed = await observed(
-                ctx,
-                "resource:tables",
-                None,
-                query(
-                    LIST_TABLES,
-                    [],
-                ),
-                len,
-            )
-        except ToolError as error:
-            raise ResourceError(str(error)) from None
-        return json.dumps(listed, default=str)
-
     add_prompts(server)
     return server
 

@@ -596,7 +596,7 @@ select is(
             and attribute.attnum > 0
             and not attribute.attisdropped
     ),
-    'd99f58d1041b8f4408eaa436dfca4284',
+    '6acad8051f31ee429f2c07a4ad20fa17',
     'The retail columns (table, column, type, nullability, position) match the reviewed snapshot'
 );
 
