@@ -16,9 +16,25 @@ as $$
 declare
     keyword text := mcp_internal.leading_keyword(query);
     guarded refcursor;
+    -- The first words of PostgreSQL's other commands: such a text is refused as not a
+    -- read-only query; any other first word is reported as no SQL at all.
+    sql_commands constant text[] := array[
+        'abort', 'alter', 'analyze', 'analyse', 'begin', 'call', 'checkpoint', 'close',
+        'cluster', 'comment', 'commit', 'copy', 'create', 'deallocate', 'declare', 'delete',
+        'discard', 'do', 'drop', 'end', 'execute', 'explain', 'fetch', 'grant', 'import',
+        'insert', 'listen', 'load', 'lock', 'merge', 'move', 'notify', 'prepare', 'reassign',
+        'refresh', 'reindex', 'release', 'reset', 'revoke', 'rollback', 'savepoint',
+        'security', 'set', 'show', 'start', 'truncate', 'unlisten', 'update', 'vacuum'
+    ];
+    missing_table text;
 begin
     if keyword is null then
         raise exception '% needs a query: the text is empty or holds only comments', caller
+            using errcode = 'syntax_error';
+    end if;
+    if keyword not in ('select', 'with', 'values', 'table') and not keyword = any(sql_commands) then
+        raise exception '% needs a query starting with SELECT, WITH, VALUES or TABLE; this text starts with %, which is no SQL command (a typo?)',
+            caller, upper(keyword)
             using errcode = 'syntax_error';
     end if;
     if keyword not in ('select', 'with', 'values', 'table') then
@@ -40,6 +56,15 @@ begin
                       detail = sqlerrm;
         when read_only_sql_transaction then
             perform mcp_internal.refuse_write(caller, sqlerrm);
+        when undefined_table then
+            -- Name the tables there are: the caller's next query can use them.
+            select string_agg(format('retail.%I', listed.relname), ', ' order by listed.relname)
+            into missing_table
+            from pg_catalog.pg_class as listed
+            where listed.relnamespace = 'retail'::regnamespace and listed.relkind in ('r', 'p', 'v', 'm');
+            raise exception '%', sqlerrm
+                using errcode = 'undefined_table',
+                      hint = 'The tables are in schema retail: ' || coalesce(missing_table, 'none') || '.';
     end;
     return guarded;
 end;

@@ -13,7 +13,12 @@ immutable
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    raise exception '% only reads: the query tried to write (%)', caller, reason
+    -- PostgreSQL names the outer statement: for a write inside a query, that is SELECT.
+    raise exception '% only reads: the query tried to write (%)', caller,
+        case when reason = 'cannot execute SELECT in a read-only transaction'
+            then 'a data-modifying WITH (INSERT, UPDATE, DELETE, MERGE) or a function that writes'
+            else reason
+        end
         using errcode = 'insufficient_privilege';
 end;
 $$;

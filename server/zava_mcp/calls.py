@@ -23,17 +23,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
+from decimal import Decimal
 from typing import Any, LiteralString
 
 import psycopg
 from pgvector.psycopg import register_vector_async
 from psycopg.pq import TransactionStatus
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from zava_mcp.config import Settings
@@ -464,6 +466,20 @@ async def _call_in_pipeline(
 
 async def _configure(conn: psycopg.AsyncConnection) -> None:
     await register_vector_async(conn)
+    set_json_loads(_load_json, conn)
+
+
+def _exact_number(text: str) -> float | Decimal:
+    """A JSON number as a float when a double holds it exactly (any with 15 digits or
+    fewer), else as a Decimal, which answers carry as a string with every digit."""
+    number = float(text)
+    if len(text) <= 15 or Decimal(repr(number)) == Decimal(text):
+        return number
+    return Decimal(text)
+
+
+def _load_json(text: str | bytes) -> Any:
+    return json.loads(text, parse_float=_exact_number)
 
 
 def connection_failed(error: psycopg.Error) -> bool:

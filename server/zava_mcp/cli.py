@@ -6,10 +6,13 @@ import argparse
 import asyncio
 import dataclasses
 import os
+import shutil
+import socket
 import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# Demo keys expire: the demo prints new ones on every run.
+DEMO_KEY_DAYS = 30
 DEMO_PRINCIPALS = {
     "head office": "00000000-0000-0000-0000-000000000000",
     "Seattle": "f47ac10b-58cc-4372-a567-0e02b2c3d479",
@@ -43,7 +48,12 @@ DEMO_PRINCIPALS = {
 
 def main(argv: list[str] | None = None) -> None:
     parser = _parser()
-    args = parser.parse_args(argv)
+    # `db psql` hands psql whatever follows it, options included.
+    args, psql_args = parser.parse_known_args(argv)
+    if getattr(args, "run", None) is _db_psql:
+        args.psql_args = psql_args
+    elif psql_args:
+        parser.error(f"unrecognized arguments: {' '.join(psql_args)}")
     if not hasattr(args, "run"):
         parser.print_help()
         sys.exit(2)
@@ -115,6 +125,12 @@ def _parser() -> argparse.ArgumentParser:
     db_commands.add_parser(
         "url", help='print the administrator DSN (psql "$(zava-mcp db url)")'
     ).set_defaults(run=_db_url)
+    psql = db_commands.add_parser(
+        "psql",
+        help="psql as the administrator (the embedded PostgreSQL's own psql 18); "
+        "what follows goes to psql, e.g. zava-mcp db psql -c 'select 1'",
+    )
+    psql.set_defaults(run=_db_psql)
     db_commands.add_parser(
         "init", help="create or update roles, schema, functions and policies"
     ).set_defaults(run=_db_init)
@@ -210,11 +226,14 @@ async def _serve_stdio(settings: Settings) -> None:
     if not key:
         raise ValueError("stdio needs ZAVA_API_KEY: the API key whose principal it serves")
     runtime = _runtime(settings)
-    await runtime.start()
+    # The key is checked before the embedding model starts loading, so that a wrong one
+    # is reported at once.
+    await runtime.start(load_model=False)
     try:
         principal = await runtime.database.authenticate_key(hash_key(key))
         if principal is None:
             raise ValueError("ZAVA_API_KEY is not a valid key (unknown, revoked or expired)")
+        runtime.warm_up_in_background()
         server = build_server(settings, runtime, principal_source=lambda ctx: principal)
         await server.run_stdio_async()
     finally:
@@ -242,24 +261,29 @@ def _embed_products(settings: Settings, *, only_missing: bool) -> None:
     provider = provider_from_settings(settings.embeddings)
     url = database.admin_url(settings)
     started = time.perf_counter()
-    with Progress(
-        "embedding products",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("embed", total=None)
-        count = asyncio.run(
-            embed_products(
+
+    async def load_then_embed() -> int:
+        # Loading the local model takes a while: say so, rather than show a bar at 0.
+        with console.status(f"loading {provider.model_name}"):
+            await provider.warm_up()
+        with Progress(
+            "embedding products",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("embed", total=None)
+            return await embed_products(
                 url,
                 provider,
                 only_missing=only_missing,
                 owner_role=settings.owner_role,
                 on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
-        )
+
+    count = asyncio.run(load_then_embed())
     if count:
         elapsed = time.perf_counter() - started
         console.print(f"embedded {count} products with {provider.model_name} in {elapsed:.1f} s")
@@ -309,6 +333,21 @@ def _db_url(settings: Settings, args: argparse.Namespace) -> None:
     print(database.admin_url(settings))
 
 
+def _db_psql(settings: Settings, args: argparse.Namespace) -> None:
+    """Replace this process with psql on the administrator DSN: the embedded PostgreSQL's
+    psql (a client as new as the server), else the first psql on PATH."""
+    url = database.admin_url(settings)
+    try:
+        bundled: Path | None = database.embedded_bin_dir() / "psql"
+    except ImportError:  # an installation without the embedded PostgreSQL
+        bundled = None
+    program = str(bundled) if bundled and bundled.exists() else shutil.which("psql")
+    if program is None:
+        raise ConfigError("no psql found: install PostgreSQL's client (Debian: postgresql-client)")
+    sys.stdout.flush()
+    os.execv(program, [program, url, *args.psql_args])
+
+
 def _db_init(settings: Settings, args: argparse.Namespace) -> None:
     _init(settings)
 
@@ -338,6 +377,7 @@ def _db_stop(settings: Settings, args: argparse.Namespace) -> None:
 def _demo(settings: Settings, args: argparse.Namespace) -> None:
     """Everything a first look needs, on the embedded database, then the server."""
     settings = _with_serve_options(settings, args)
+    _refuse_a_busy_port(settings.server.host, settings.server.port)
     url = database.admin_url(settings)
     _init(settings)
     with psycopg.connect(url) as conn:
@@ -349,16 +389,34 @@ def _demo(settings: Settings, args: argparse.Namespace) -> None:
     _embed_products(settings, only_missing=True)
     endpoint = f"http://{settings.server.host}:{settings.server.port}/mcp"
     console.print()
-    console.print(f"[bold]API keys[/bold] for {endpoint} (new ones on every demo run):")
+    console.print(
+        f"[bold]API keys[/bold] for {endpoint} (new ones on every demo run, valid for "
+        f"{DEMO_KEY_DAYS} days):"
+    )
     for who, principal in DEMO_PRINCIPALS.items():
-        _, key = create_key(url, uuid.UUID(principal), f"demo: {who}")
+        _, key = create_key(
+            url, uuid.UUID(principal), f"demo: {who}", timedelta(days=DEMO_KEY_DAYS)
+        )
         console.print(f"  {who:<12} {key}")
     console.print(
         "Give one to your MCP client as 'Authorization: Bearer <key>' (README: VS Code, Claude). "
-        f'A DBA can look too: psql "{url}"'
+        "A DBA can look too: .venv/bin/zava-mcp db psql"
     )
     console.print()
     _serve_http(settings)
+
+
+def _refuse_a_busy_port(host: str, port: int) -> None:
+    """Stop before anything is built or a key made when the demo could not serve."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ConfigError(
+                f"cannot serve on {host}:{port}: {error.strerror} (another demo or server "
+                f"running?); stop it, or pick another port: --port {port + 1} or "
+                f"ZAVA_PORT={port + 1}"
+            ) from None
 
 
 def _init(settings: Settings) -> None:

@@ -22,9 +22,10 @@ from typing import Annotated, Any
 
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, CallToolResult, TextContent, ToolAnnotations
 from pgvector import Vector
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AnyHttpUrl, BaseModel, Field, ValidationError
@@ -63,6 +64,10 @@ DEFAULT_MAX_ROWS = 100
 # half of that, less room for the names, the fence and the JSON-RPC envelope.
 ANSWER_LIMIT_BYTES = 1024 * 1024
 ROWS_BYTES = 448 * 1024
+LIST_TABLES = (
+    "select coalesce(jsonb_agg(to_jsonb(listed) order by listed.table_name), '[]') "
+    "from mcp.list_tables() as listed"
+)
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
@@ -73,7 +78,10 @@ class Column(BaseModel):
 
 class QueryResult(BaseModel):
     columns: list[Column]
-    rows: list[list[Any]]
+    rows: list[list[Any]] = Field(
+        description="One list of values per row, in the columns' order; a number a double "
+        "cannot hold exactly (e.g. numeric(30, 2)) comes as a string with every digit"
+    )
     row_count: int
     truncated: bool = Field(description="True when rows were left out by the row or byte cap")
     elapsed_ms: float
@@ -145,11 +153,15 @@ class Runtime:
         observer = CallObserver(database, metrics, audit, Tracing.from_env())
         return cls(database, embedder, metrics, audit, observer)
 
-    async def start(self) -> None:
-        """Open the pool (refusing an unsafe login role), start the audit writer, and load
-        the embedding model in the background."""
+    async def start(self, load_model: bool = True) -> None:
+        """Open the pool (refusing an unsafe login role), start the audit writer, and
+        (unless told not to yet) load the embedding model in the background."""
         await self.database.open()
         self.audit.start()
+        if load_model:
+            self.warm_up_in_background()
+
+    def warm_up_in_background(self) -> None:
         self.warm_up = asyncio.create_task(_warm_up(self.embedder))
 
     async def stop(self) -> None:
@@ -163,9 +175,9 @@ class Runtime:
 
 
 class ArgumentsCheckedServer(MCPServer):
-    """The SDK refuses arguments that do not match a tool's schema before the tool runs;
-    here such a refusal says which field is wrong and why, in one line, and is reported
-    (metrics, audit, log) like any refused call."""
+    """The SDK refuses arguments that do not match a tool's or prompt's schema; here such a
+    refusal says which argument is wrong and why, in one line (no links, no values), and a
+    tool's is reported (metrics, audit, log) like any refused call."""
 
     on_invalid_arguments: Callable[[str, Context | None, InvalidArguments], Awaitable[None]]
 
@@ -178,13 +190,29 @@ class ArgumentsCheckedServer(MCPServer):
             cause = error.__cause__
             if not isinstance(cause, ValidationError):
                 raise
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in problem['loc']) or 'arguments'}: {problem['msg']}"
-                for problem in cause.errors(include_url=False)
-            )
-            refusal = InvalidArguments(f"invalid arguments for {name}: {problems}")
+            refusal = InvalidArguments(f"invalid arguments for {name}: {_problems(cause)}")
             await self.on_invalid_arguments(name, context, refusal)
             raise ToolError(str(refusal)) from cause
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context | None = None
+    ) -> Any:
+        try:
+            return await super().get_prompt(name, arguments, context)
+        except ValueError as error:
+            cause: BaseException | None = error
+            while cause is not None and not isinstance(cause, ValidationError):
+                cause = cause.__cause__
+            detail = _problems(cause) if isinstance(cause, ValidationError) else str(error)
+            raise MCPError(INVALID_PARAMS, f"prompt {name}: {detail}") from None
+
+
+def _problems(error: ValidationError) -> str:
+    """`argument: what is wrong`, for each problem, in one line."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or 'arguments'}: {problem['msg']}"
+        for problem in error.errors(include_url=False)
+    )
 
 
 def build_server(
@@ -377,7 +405,9 @@ def build_server(
             "Find products whose descriptions are closest in meaning to a description "
             "(e.g. 'waterproof electrical connectors'), ranked by cosine similarity of "
             "embeddings fused with full-text matches. similarity_threshold is a percentage "
-            "(0-100): products less similar are left out. in_stock_only keeps products in "
+            "(0-100): products less similar are left out, unless their text matches the "
+            "description's words (such a full-text match is kept whatever its similarity, "
+            "and has a text_rank). in_stock_only keeps products in "
             "stock at a store the caller may see. " + UNTRUSTED
         ),
         annotations=READ_ONLY,
@@ -392,7 +422,12 @@ def build_server(
         ctx: Context,
         max_rows: Annotated[int, Field(description="How many products at most", ge=1, le=200)] = 20,
         similarity_threshold: Annotated[
-            float, Field(description="Minimum similarity in percent", ge=0, le=100)
+            float,
+            Field(
+                description="Minimum similarity in percent (full-text matches are kept below it)",
+                ge=0,
+                le=100,
+            ),
         ] = 30.0,
         in_stock_only: Annotated[
             bool, Field(description="Only products in stock at the caller's stores")
@@ -470,8 +505,7 @@ def build_server(
             "list_tables",
             None,
             query(
-                "select coalesce(jsonb_agg(to_jsonb(listed) order by listed.table_name), '[]') "
-                "from mcp.list_tables() as listed",
+                LIST_TABLES,
                 [],
             ),
             len,
@@ -525,17 +559,35 @@ def build_server(
         mime_type="application/json",
     )
     async def table_schema(table_name: str, ctx: Context) -> str:
-        tables = await observed(
-            ctx,
-            "resource:table_schema",
-            table_name,
-            query("select mcp.describe_tables(%s)", [[table_name]]),
-            len,
-        )
+        try:
+            tables = await observed(
+                ctx,
+                "resource:table_schema",
+                table_name,
+                query("select mcp.describe_tables(%s)", [[table_name]]),
+                len,
+            )
+        except ToolError as error:  # the client is told why, not "Error creating resource"
+            refused = ResourceNotFoundError if "unknown table" in str(error) else ResourceError
+            raise refused(str(error)) from None
         return json.dumps(tables[0], default=str)
 
-    @server.prompt(name="monthly_revenue", title="Monthly revenue by store")
-    def monthly_revenue(year: str = "2025") -> str:
+    add_prompts(server)
+    return server
+
+
+def add_prompts(server: MCPServer) -> None:
+    """Three prompts that start common analyses; their arguments are checked (the SDK
+    answers a bad one with an error naming it, see ArgumentsCheckedServer.get_prompt)."""
+
+    @server.prompt(
+        name="monthly_revenue",
+        title="Monthly revenue by store",
+        description="Revenue per month and store for one year, and its seasonality.",
+    )
+    def monthly_revenue(
+        year: Annotated[int, Field(description="The year, e.g. 2025", ge=2000, le=2100)] = 2025,
+    ) -> str:
         return (
             f"Show revenue per month and store for {year}: sum(order_items.total_amount) joined "
             "with orders on order_id, grouped by month of orders.order_date and store. Describe "
@@ -543,21 +595,44 @@ def build_server(
             "seasonality you see."
         )
 
-    @server.prompt(name="top_products", title="Top products by revenue")
-    def top_products(period: str = "last quarter", limit: str = "10") -> str:
+    @server.prompt(
+        name="top_products",
+        title="Top products by revenue",
+        description="The products that brought in the most revenue over a period.",
+    )
+    def top_products(
+        period: Annotated[
+            str,
+            Field(
+                description="The period in words, e.g. 'last quarter'", min_length=1, max_length=100
+            ),
+        ] = "last quarter",
+        limit: Annotated[int, Field(description="How many products, 1 to 100", ge=1, le=100)] = 10,
+    ) -> str:
         return (
             f"Find the top {limit} products by revenue for {period}. Call get_current_utc_date "
             "to fix the dates, describe orders, order_items and products, then run one query."
         )
 
-    @server.prompt(name="find_similar_products", title="Find similar products")
-    def find_similar_products(description: str) -> str:
+    @server.prompt(
+        name="find_similar_products",
+        title="Find similar products",
+        description="Products like a description, with their revenue over the last 12 months.",
+    )
+    def find_similar_products(
+        description: Annotated[
+            str,
+            Field(
+                description="What the products are like, e.g. 'waterproof electrical connectors'",
+                min_length=1,
+                max_length=500,
+            ),
+        ],
+    ) -> str:
         return (
             f"Find products like '{description}' with semantic_search_products, then show "
             "their revenue over the last 12 months with execute_sales_query."
         )
-
-    return server
 
 
 def http_app(settings: Settings, server: MCPServer, runtime: Runtime) -> Starlette:
@@ -602,7 +677,16 @@ def http_app(settings: Settings, server: MCPServer, runtime: Runtime) -> Starlet
             scope["method"], scope["path"], error
         ),
         on_unauthorized=runtime.observer.unauthorized,
+        oauth=settings.jwt is not None,
     )
+    if settings.jwt is None:
+        # With API keys alone there is no OAuth to sign in with: advertising the SDK's
+        # protected-resource metadata only sends clients into a sign-in that cannot work.
+        app.router.routes[:] = [
+            route
+            for route in app.router.routes
+            if not getattr(route, "path", "").startswith("/.well-known/oauth-")
+        ]
     sessions = app.router.lifespan_context
 
     @asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -92,3 +93,28 @@ def test_db_stop_then_url_starts_it_again(tmp_path):
     with psycopg.connect(restarted.stdout.strip()) as conn:
         assert conn.execute("select 1").fetchone()[0] == 1
     run_cli("db", "stop", env=env)
+
+
+def test_db_psql_runs_psql_as_the_administrator(seeded):
+    result = run_cli(
+        "db", "psql", "-At", "-c", "select count(*) from retail.stores", env=cli_env(seeded)
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "8"
+    assert "WARNING" not in result.stderr  # no client/server version mismatch
+
+
+def test_the_demo_on_a_busy_port_stops_before_making_keys(seeded):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with psycopg.connect(seeded[1]) as conn:
+            (keys,) = conn.execute("select count(*) from mcp_internal.api_keys").fetchone()
+        result = run_cli("demo", "--port", str(port), env=cli_env(seeded))
+    assert result.returncode == 1
+    assert f"cannot serve on 127.0.0.1:{port}" in result.stderr
+    assert f"--port {port + 1}" in result.stderr
+    assert "Traceback" not in result.stderr
+    with psycopg.connect(seeded[1]) as conn:
+        assert conn.execute("select count(*) from mcp_internal.api_keys").fetchone() == (keys,)

@@ -44,15 +44,31 @@ COUNT_BY_STORE = "select store_id, count(*) from retail.orders group by 1 order 
     ids=["no token", "wrong key", "bare prefix", "basic auth", "header instead of key"],
 )
 async def test_requests_without_a_valid_key_are_refused(served, headers):
+    """Refused with a message that says what was wrong (RFC 6750: no error code when no
+    key came), and no pointer to an OAuth sign-in that API keys do not have."""
     response = await post_initialize(served.url, headers)
     assert response.status_code == 401
-    assert "resource_metadata=" in response.headers["www-authenticate"]
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith('Bearer realm="zava-mcp"')
+    assert "resource_metadata=" not in challenge
+    if headers.get("Authorization", "").startswith("Bearer zava_"):
+        assert 'error="invalid_token"' in challenge
+        assert "the API key is unknown, expired or revoked" in response.json()["error_description"]
+    else:
+        assert "error=" not in challenge
+        assert response.json()["error_description"].startswith("no API key: send the header")
 
 
 @pytest.mark.parametrize("who", ["revoked", "expired"])
 async def test_revoked_and_expired_keys_are_refused(served, who):
     response = await post_initialize(served.url, bearer(served.keys[who]))
     assert response.status_code == 401
+    assert response.json() == {
+        "error": "invalid_token",
+        "error_description": "the API key is unknown, expired or revoked: ask for a new one "
+        "(`zava-mcp keys create`)",
+    }
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
 
 
 async def test_a_valid_key_is_accepted(served):
@@ -76,11 +92,15 @@ async def test_an_unknown_principal_gets_no_connection_and_a_clear_error(served)
         )
 
 
-async def test_protected_resource_metadata_is_served(served):
+async def test_no_oauth_is_advertised_with_api_keys_alone(served):
+    """Without JWT sign-in there is no OAuth: no metadata sends a client looking for it."""
     async with httpx2.AsyncClient() as http:
-        response = await http.get(f"{served.base_url}/.well-known/oauth-protected-resource/mcp")
-    assert response.status_code == 200
-    assert response.json()["resource"] == served.url
+        for path in (
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-protected-resource",
+            "/.well-known/oauth-authorization-server",
+        ):
+            assert (await http.get(f"{served.base_url}{path}")).status_code == 404, path
 
 
 @pytest.fixture(scope="module")

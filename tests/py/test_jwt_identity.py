@@ -13,6 +13,7 @@ import socket
 import time
 import uuid
 
+import httpx2
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -547,5 +548,14 @@ async def test_end_to_end_server_accepts_a_jwt_for_seattle(
                 response = await post_initialize(url, bearer(token))
                 assert response.status_code == 401
                 assert "resource_metadata=" in response.headers["www-authenticate"]
+                assert 'error="invalid_token"' in response.headers["www-authenticate"]
+                assert response.json()["error_description"].startswith("the token is not accepted")
             assert (await post_initialize(url, bearer(oidc.token(SEATTLE)))).status_code == 200
+            # With JWT sign-in, the protected-resource metadata names the issuer.
+            async with httpx2.AsyncClient() as http:
+                metadata = await http.get(
+                    url.replace("/mcp", "/.well-known/oauth-protected-resource/mcp")
+                )
+            assert metadata.status_code == 200
+            assert metadata.json()["resource"] == url
         assert oidc.fetches == 1

@@ -8,6 +8,7 @@ import time
 import httpx2
 import psycopg
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from conftest import (
     REDMOND,
@@ -243,6 +244,68 @@ async def test_schemas_are_resources(served):
         prompts = await client.list_prompts()
     assert '"retail.orders"' in contents.contents[0].text
     assert {prompt.name for prompt in prompts.prompts} >= {"monthly_revenue", "top_products"}
+
+
+async def test_a_table_schema_that_does_not_exist_is_explained(served):
+    async with mcp_client(served.url, bearer(served.keys["Seattle"])) as client:
+        templates = await client.list_resource_templates()
+        with pytest.raises(MCPError) as unknown:
+            await client.read_resource("schema://retail/nope")
+    assert [t.uri_template for t in templates.resource_templates] == [
+        "schema://retail/{table_name}"
+    ]
+    assert "unknown table" in unknown.value.error.message
+    assert "Error creating resource" not in unknown.value.error.message
+
+
+async def test_prompts_describe_and_check_their_arguments(served):
+    async with mcp_client(served.url, bearer(served.keys["Seattle"])) as client:
+        prompts = {prompt.name: prompt for prompt in (await client.list_prompts()).prompts}
+        good = await client.get_prompt("top_products", {"period": "2025", "limit": "5"})
+        with pytest.raises(MCPError) as not_a_number:
+            await client.get_prompt("top_products", {"limit": "abc"})
+        with pytest.raises(MCPError) as too_many:
+            await client.get_prompt("top_products", {"limit": "1000"})
+        with pytest.raises(MCPError) as missing:
+            await client.get_prompt("find_similar_products", {})
+    assert all(prompt.description for prompt in prompts.values())
+    assert all(argument.description for p in prompts.values() for argument in p.arguments or [])
+    assert "Find the top 5 products by revenue for 2025" in good.messages[0].content.text
+    assert not_a_number.value.error.message == (
+        "prompt top_products: limit: Input should be a valid integer, unable to parse string "
+        "as an integer"
+    )
+    assert "limit: Input should be less than or equal to 100" in too_many.value.error.message
+    assert "description" in missing.value.error.message
+
+
+async def test_an_unknown_table_is_answered_with_the_tables_there_are(served):
+    result = await call(
+        served, "Seattle", "execute_sales_query", {"postgresql_query": "select * from retail.order"}
+    )
+    assert result.is_error
+    assert result.content[0].text.endswith(
+        'relation "retail.order" does not exist (hint: The tables are in schema retail: '
+        "retail.categories, retail.customers, retail.inventory, retail.order_items, "
+        "retail.orders, retail.product_description_embeddings, retail.product_types, "
+        "retail.products, retail.stores.)"
+    )
+
+
+async def test_numbers_keep_every_digit(served):
+    result = await call(
+        served,
+        "Seattle",
+        "execute_sales_query",
+        {
+            "postgresql_query": "select 12345678901234567890.12::numeric as big, "
+            "0.1::numeric as tenth, 12.10::numeric as price, 9007199254740993 as large_int"
+        },
+    )
+    assert result.structured_content["rows"] == [
+        ["12345678901234567890.12", 0.1, 12.1, 9007199254740993]
+    ]
+    assert "12345678901234567890.12\t0.1\t12.1\t9007199254740993" in result.content[0].text
 
 
 async def test_healthz_needs_no_key(served):

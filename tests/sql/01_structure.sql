@@ -41,14 +41,14 @@ select columns_are(
 );
 select columns_are(
     'retail', 'product_types',
-    array['type_id', 'category_id', 'type_name']::name[],
+    array['type_id', 'category_id', 'type_name', 'product_type_id']::name[],
     'retail.product_types has exactly its reference columns'
 );
 select columns_are(
     'retail', 'products',
     array[
         'product_id', 'sku', 'product_name', 'category_id', 'type_id', 'cost', 'base_price', 'gross_margin_percent',
-        'product_description'
+        'product_description', 'product_type_id'
     ]::name[],
     'retail.products has exactly its reference columns'
 );
@@ -596,7 +596,7 @@ select is(
             and attribute.attnum > 0
             and not attribute.attisdropped
     ),
-    'd99f58d1041b8f4408eaa436dfca4284',
+    '6acad8051f31ee429f2c07a4ad20fa17',
     'The retail columns (table, column, type, nullability, position) match the reviewed snapshot'
 );
 

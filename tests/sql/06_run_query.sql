@@ -5,7 +5,7 @@
 -- mcp_internal.leading_keyword), the read-only transaction it leaves behind, and row
 -- level security applied to the caller's query.
 begin;
-select plan(57);
+select plan(59);
 
 -- The owner's view, computed before any binding makes the transaction read-only.
 select store.store_id as seattle_store
@@ -323,6 +323,18 @@ select throws_ok(
     'a text of comments only is refused'
 );
 select throws_ok(
+    $$select mcp.run_query('selec store_id from retail.stores')$$,
+    '42601',
+    'mcp.run_query needs a query starting with SELECT, WITH, VALUES or TABLE; this text starts with SELEC, which is no SQL command (a typo?)',
+    'a misspelt SELECT is called a typo, not a write'
+);
+select throws_ok(
+    $$select mcp.run_query('select * from orders')$$,
+    '42P01',
+    'relation "orders" does not exist',
+    'an unknown table keeps PostgreSQL''s message (the hint lists the tables)'
+);
+select throws_ok(
     $$select mcp.run_query('explain select 1')$$,
     '42501',
     'mcp.run_query runs one read-only query (SELECT, WITH, VALUES or TABLE); this text starts with EXPLAIN',
@@ -379,7 +391,7 @@ select throws_ok(
 select throws_ok(
     $$select mcp.run_query('with gone as (delete from retail.orders returning 1) select count(*) from gone')$$,
     '42501',
-    'mcp.run_query only reads: the query tried to write (cannot execute SELECT in a read-only transaction)',
+    'mcp.run_query only reads: the query tried to write (a data-modifying WITH (INSERT, UPDATE, DELETE, MERGE) or a function that writes)',
     'a data-modifying CTE is refused because the transaction is read-only'
 );
 

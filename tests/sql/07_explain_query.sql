@@ -36,7 +36,7 @@ select is(
 select throws_ok(
     $$select mcp.explain_query('with gone as (delete from retail.order_items returning 1) select count(*) from gone', true)$$,
     '42501',
-    'mcp.explain_query only reads: the query tried to write (cannot execute SELECT in a read-only transaction)',
+    'mcp.explain_query only reads: the query tried to write (a data-modifying WITH (INSERT, UPDATE, DELETE, MERGE) or a function that writes)',
     'a data-modifying CTE with analyze is refused, even for a role that may write'
 );
 select is(
@@ -129,7 +129,7 @@ select throws_ok(
 select throws_ok(
     $$select mcp.explain_query('with gone as (delete from retail.orders returning 1) select count(*) from gone', true)$$,
     '42501',
-    'mcp.explain_query only reads: the query tried to write (cannot execute SELECT in a read-only transaction)',
+    'mcp.explain_query only reads: the query tried to write (a data-modifying WITH (INSERT, UPDATE, DELETE, MERGE) or a function that writes)',
     'a data-modifying CTE with analyze is refused for Seattle''s manager'
 );
 select is(

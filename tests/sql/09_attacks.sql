@@ -651,14 +651,14 @@ select throws_ok(
 select throws_ok(
     $$select mcp.run_query('with mapped as (insert into mcp_internal.principal_roles (role_name, rls_user_id) values (current_user, ''00000000-0000-0000-0000-000000000000'') on conflict (role_name) do update set rls_user_id = excluded.rls_user_id returning *) select * from mapped')$$,
     '42501',
-    'mcp.run_query only reads: the query tried to write (cannot execute SELECT in a read-only transaction)',
+    'mcp.run_query only reads: the query tried to write (a data-modifying WITH (INSERT, UPDATE, DELETE, MERGE) or a function that writes)',
     'P2: an INSERT mapping the query''s role to head office in a data-modifying CTE is refused'
 );
 
 select throws_ok(
     $$select mcp.run_query('with mapped as (update mcp_internal.principal_roles set rls_user_id = ''00000000-0000-0000-0000-000000000000'' returning *) select * from mapped')$$,
     '42501',
-    'mcp.run_query only reads: the query tried to write (cannot execute SELECT in a read-only transaction)',
+    'mcp.run_query only reads: the query tried to write (a data-modifying WITH (INSERT, UPDATE, DELETE, MERGE) or a function that writes)',
     'P2: an UPDATE of principal_roles in a data-modifying CTE is refused'
 );
 
@@ -736,28 +736,28 @@ select is(
 select throws_ok(
     $$select mcp.run_query('with deleted as (delete from retail.order_items returning *) select count(*) from deleted')$$,
     '42501',
-    'mcp.run_query only reads: the query tried to write (cannot execute SELECT in a read-only transaction)',
+    'mcp.run_query only reads: the query tried to write (a data-modifying WITH (INSERT, UPDATE, DELETE, MERGE) or a function that writes)',
     'P3: a DELETE in a data-modifying CTE is refused'
 );
 
 select throws_ok(
     $$select mcp.run_query('with updated as (update retail.inventory set stock_level = 0 returning *) select count(*) from updated')$$,
     '42501',
-    'mcp.run_query only reads: the query tried to write (cannot execute SELECT in a read-only transaction)',
+    'mcp.run_query only reads: the query tried to write (a data-modifying WITH (INSERT, UPDATE, DELETE, MERGE) or a function that writes)',
     'P3: an UPDATE in a data-modifying CTE is refused'
 );
 
 select throws_ok(
     $$select mcp.run_query('with inserted as (insert into retail.stores (store_name, rls_user_id) values (''Zava Retail Evil'', gen_random_uuid()) returning *) select * from inserted')$$,
     '42501',
-    'mcp.run_query only reads: the query tried to write (cannot execute SELECT in a read-only transaction)',
+    'mcp.run_query only reads: the query tried to write (a data-modifying WITH (INSERT, UPDATE, DELETE, MERGE) or a function that writes)',
     'P3: an INSERT in a data-modifying CTE is refused'
 );
 
 select throws_ok(
     $$select mcp.explain_query('with deleted as (delete from retail.orders returning 1) select * from deleted', true)$$,
     '42501',
-    'mcp.explain_query only reads: the query tried to write (cannot execute SELECT in a read-only transaction)',
+    'mcp.explain_query only reads: the query tried to write (a data-modifying WITH (INSERT, UPDATE, DELETE, MERGE) or a function that writes)',
     'P3: EXPLAIN ANALYZE of a data-modifying CTE is refused'
 );
 
