@@ -267,7 +267,11 @@ def build_reference_design(admin_url: str, settings: Settings) -> None:
                 sql.Identifier(REFERENCE_SCHEMA, table),
                 sql.Identifier("retail", table),
             )
-            conn.execute(sql.SQL("create table {} (like {} including all)").format(copy, original))
+            conn.execute(
+                sql.SQL("create table {} (like {} including all excluding generated)").format(
+                    copy, original
+                )
+            )
             conn.execute(sql.SQL("insert into {} select * from {}").format(copy, original))
         # The foreign keys too: the planner uses them to estimate joins.
         foreign_keys = conn.execute(
