@@ -127,8 +127,16 @@ def _parser() -> argparse.ArgumentParser:
     ).set_defaults(run=_db_url)
     psql = db_commands.add_parser(
         "psql",
-        help="psql as the administrator (the embedded PostgreSQL's own psql 18); "
-        "what follows goes to psql, e.g. zava-mcp db psql -c 'select 1'",
+        help="psql as the administrator (the embedded PostgreSQL's own psql 18), or with "
+        "--as, logged in as a principal's role as its tool calls are; what follows goes to "
+        "psql, e.g. zava-mcp db psql -c 'select 1'",
+    )
+    psql.add_argument(
+        "--as",
+        dest="principal",
+        type=uuid.UUID,
+        metavar="UUID",
+        help="log in as this principal's role (a store's rls_user_id, or head office)",
     )
     psql.set_defaults(run=_db_psql)
     db_commands.add_parser(
@@ -336,7 +344,9 @@ def _db_url(settings: Settings, args: argparse.Namespace) -> None:
 def _db_psql(settings: Settings, args: argparse.Namespace) -> None:
     """Replace this process with psql on the administrator DSN: the embedded PostgreSQL's
     psql (a client as new as the server), else the first psql on PATH."""
-    url = database.admin_url(settings)
+    url = database.admin_url(settings)  # starts the embedded PostgreSQL when needed
+    if args.principal:
+        url = database.principal_url(settings, args.principal)
     try:
         bundled: Path | None = database.embedded_bin_dir() / "psql"
     except ImportError:  # an installation without the embedded PostgreSQL
