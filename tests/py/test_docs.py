@@ -298,3 +298,17 @@ async def test_the_claude_desktop_configs_start_the_stdio_server(demo):
             )
         assert not result.is_error, f"{block.where}: {result.content[0].text}"
         assert result.structured_content["rows"] == [[1]], block.where  # Seattle's only
+
+
+def test_the_inspector_says_when_a_key_is_wrong(demo):
+    """The quickstart's Inspector, given a wrong key, shows the server's reason (not an
+    OAuth sign-in that cannot work)."""
+    [block] = [b for b in blocks("sh") if "mcp-inspector" in b.text]
+    setup = next(c for c in commands(block) if c.startswith("INSPECTOR="))
+    [listing] = [c for c in commands(block) if "tools/list" in c]
+    script = substitute(f"{setup}\n{listing}", demo).replace("$KEY", "zava_not-a-key")
+    done = run(script, demo)
+    output = done.stdout + done.stderr
+    print(f"\nthe Inspector says: {output.strip()[-400:]}")
+    assert done.returncode != 0
+    assert "the API key is unknown, expired or revoked" in output, output[-2000:]
