@@ -48,6 +48,17 @@ async def test_the_reference_tools_and_two_more_are_listed(served):
         "max_rows",
     }
     assert tools["execute_sales_query"].input_schema["required"] == ["postgresql_query"]
+    # A row's values are any JSON value, and the schema says so (strict clients flag `{}`).
+    rows = tools["execute_sales_query"].output_schema["properties"]["rows"]
+    assert rows["items"]["items"]["type"] == [
+        "string",
+        "number",
+        "integer",
+        "boolean",
+        "null",
+        "object",
+        "array",
+    ]
     assert set(tools["semantic_search_products"].input_schema["properties"]) == {
         "query_description",
         "max_rows",
