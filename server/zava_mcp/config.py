@@ -78,6 +78,7 @@ class ServerSettings:
     http_max_connections: int = 500  # a request beyond it is answered 503
     session_idle_timeout_seconds: float = 600.0  # an MCP session without requests is closed
     max_sessions: int = 1000  # MCP sessions one process keeps open
+    key_cache_seconds: float = 5.0  # how long a checked API key is accepted without a lookup
 
 
 @dataclass(frozen=True)
@@ -250,6 +251,12 @@ def _server_settings(env: dict[str, str]) -> ServerSettings:
             f"ZAVA_PRINCIPAL_CALLS_MAX={principal_calls_max} must be at least "
             f"ZAVA_PRINCIPAL_POOL_MAX={principal_pool_max}"
         )
+    key_cache_seconds = _number(env, "ZAVA_KEY_CACHE_SECONDS", 5.0, float)
+    if not 0 <= key_cache_seconds <= 300:
+        raise ConfigError(
+            f"ZAVA_KEY_CACHE_SECONDS={key_cache_seconds:g} must be between 0 and 300: a revoked "
+            "key is accepted for up to that long"
+        )
     hosts = tuple(
         host.strip() for host in (env.get("ZAVA_ALLOWED_HOSTS") or "").split(",") if host.strip()
     )
@@ -271,6 +278,7 @@ def _server_settings(env: dict[str, str]) -> ServerSettings:
         read_urls=tuple((env.get("ZAVA_READ_URLS") or "").split()),
         allowed_hosts=hosts,
         audit_queue_bytes=round(audit_queue_mb * 1024 * 1024),
+        key_cache_seconds=key_cache_seconds,
         **http,  # type: ignore[arg-type]
     )
 

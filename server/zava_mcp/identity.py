@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,18 +41,50 @@ def hash_key(key: str) -> bytes:
 
 
 class ApiKeyVerifier(TokenVerifier):
-    """Checks a bearer token against mcp_internal.api_keys through the login role."""
+    """Checks a bearer token against mcp_internal.api_keys through the login role.
 
-    def __init__(self, database: Database) -> None:
+    A key found valid is accepted again without a lookup for `cache_seconds` (a database
+    round trip saved on every request of a busy client), so a key revoked or expired
+    meanwhile stops working within that time. Keys found invalid are not remembered: a
+    new key works at once."""
+
+    MAX_CACHED = 10_000  # distinct keys remembered; the oldest go first
+
+    def __init__(self, database: Database, cache_seconds: float = 0.0) -> None:
         self.database = database
+        self.cache_seconds = cache_seconds
+        # key hash -> (principal, when it was checked); in order of checking.
+        self._valid: OrderedDict[bytes, tuple[uuid.UUID, float]] = OrderedDict()
 
     async def verify_token(self, token: str) -> AccessToken | None:
         if not token.startswith(KEY_PREFIX) or len(token) > 200:
             return None
-        principal = await self.database.authenticate_key(hash_key(token))
+        key_hash = hash_key(token)
+        principal = self._cached(key_hash)
         if principal is None:
-            return None
+            principal = await self.database.authenticate_key(key_hash)
+            if principal is None:
+                return None
+            self._remember(key_hash, principal)
         return AccessToken(token=token, client_id="api-key", scopes=[], subject=str(principal))
+
+    def _cached(self, key_hash: bytes) -> uuid.UUID | None:
+        found = self._valid.get(key_hash)
+        if found is None or time.monotonic() - found[1] >= self.cache_seconds:
+            return None
+        return found[0]
+
+    def _remember(self, key_hash: bytes, principal: uuid.UUID) -> None:
+        if self.cache_seconds <= 0:
+            return
+        now = time.monotonic()
+        self._valid.pop(key_hash, None)
+        self._valid[key_hash] = (principal, now)
+        while self._valid:  # the oldest first: drop what expired, and beyond the bound
+            _, (_, checked) = next(iter(self._valid.items()))
+            if now - checked < self.cache_seconds and len(self._valid) <= self.MAX_CACHED:
+                break
+            self._valid.popitem(last=False)
 
 
 def principal_from_token() -> uuid.UUID:

@@ -252,7 +252,8 @@ def build_server(
             "one read-only SQL query for execute_sales_query. " + UNTRUSTED
         ),
         token_verifier=CombinedVerifier(
-            ApiKeyVerifier(runtime.database), JwtVerifier(settings.jwt) if settings.jwt else None
+            ApiKeyVerifier(runtime.database, settings.server.key_cache_seconds),
+            JwtVerifier(settings.jwt) if settings.jwt else None,
         )
         if uses_tokens
         else None,

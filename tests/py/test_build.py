@@ -84,6 +84,8 @@ def test_embedding_dimension_is_templated(seeded):
         ("ZAVA_STATELESS", "maybe", "not true or false"),
         ("ZAVA_PRINCIPAL_CALLS_MAX", "3", "must be at least ZAVA_PRINCIPAL_POOL_MAX=5"),
         ("ZAVA_AUDIT_QUEUE_MB", "0", "between 0.1 and 4096"),
+        ("ZAVA_KEY_CACHE_SECONDS", "-1", "a revoked key is accepted for up to that long"),
+        ("ZAVA_KEY_CACHE_SECONDS", "soon", "is not a number"),
         ("ZAVA_HTTP_READ_TIMEOUT", "0", "must be above 0"),
         ("ZAVA_HTTP_MAX_CONNECTIONS", "lots", "not a whole number"),
     ],

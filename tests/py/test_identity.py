@@ -7,7 +7,10 @@ import dataclasses
 import os
 import subprocess
 import sys
+import time
+import uuid
 
+import anyio
 import httpx2
 import pytest
 from mcp import Client
@@ -24,8 +27,9 @@ from conftest import (
     run_server,
     server_settings,
 )
+from zava_mcp.calls import Database
 from zava_mcp.embeddings import provider_from_settings
-from zava_mcp.identity import hash_key, new_api_key
+from zava_mcp.identity import ApiKeyVerifier, create_key, hash_key, new_api_key, revoke_key
 
 pytestmark = pytest.mark.anyio
 
@@ -181,11 +185,62 @@ async def test_keys_commands_create_list_and_revoke(served):
     key_id = line.split()[0]
     revoked = run_cli(served.settings, "keys", "revoke", key_id)
     assert revoked.returncode == 0, revoked.stderr
+    # A checked key is remembered for ZAVA_KEY_CACHE_SECONDS: it must stop within that.
+    revoked_at, window = time.monotonic(), served.settings.server.key_cache_seconds
+    while (await post_initialize(served.url, bearer(key))).status_code != 401:
+        assert time.monotonic() - revoked_at < window + 1, (
+            f"revoked key still accepted after {window} s"
+        )
+        await anyio.sleep(0.1)
     assert (await post_initialize(served.url, bearer(key))).status_code == 401
     again = run_cli(served.settings, "keys", "revoke", key_id)
     assert again.returncode == 1 and "no valid key" in again.stderr
     bad = run_cli(served.settings, "keys", "create", "--user", "not-a-uuid")
     assert bad.returncode == 2 and "invalid UUID" in bad.stderr
+
+
+class CountingDatabase(Database):
+    """The real database, counting the key lookups that reach it."""
+
+    lookups = 0
+
+    async def authenticate_key(self, key_hash: bytes) -> uuid.UUID | None:
+        self.lookups += 1
+        return await super().authenticate_key(key_hash)
+
+
+async def test_a_checked_key_is_remembered_for_the_cache_time_only(served):
+    """The key cache saves the lookup on repeated requests, and forgets a key after
+    cache_seconds: revoked, it is refused from then on; an unknown key is never remembered."""
+    database = CountingDatabase.from_settings(served.settings)
+    await database.open()
+    try:
+        verifier = ApiKeyVerifier(database, cache_seconds=1.0)
+        key_id, key = create_key(served.admin_url, uuid.UUID(SEATTLE), "test: cache")
+        first = await verifier.verify_token(key)
+        assert first is not None and first.subject == SEATTLE
+        assert (await verifier.verify_token(key)).subject == SEATTLE  # type: ignore[union-attr]
+        assert database.lookups == 1
+        revoke_key(served.admin_url, key_id)
+        checked = time.monotonic()
+        still = await verifier.verify_token(key)
+        if time.monotonic() - checked < 0.9:  # within the cache time: still the cached answer
+            assert still is not None and database.lookups == 1
+        await anyio.sleep(1.05)
+        assert await verifier.verify_token(key) is None
+        assert await verifier.verify_token(key) is None
+        assert database.lookups == 3  # refusals are not remembered
+        unknown = new_api_key()
+        assert await verifier.verify_token(unknown) is None
+        assert await verifier.verify_token(unknown) is None
+        assert database.lookups == 5
+        uncached = ApiKeyVerifier(database, cache_seconds=0)
+        _, other = create_key(served.admin_url, uuid.UUID(SEATTLE), "test: no cache")
+        for _ in range(3):
+            assert await uncached.verify_token(other) is not None
+        assert database.lookups == 8
+    finally:
+        await database.close()
 
 
 async def test_stdio_serves_the_principal_of_its_key(served):
