@@ -221,7 +221,12 @@ class Database:
     async def record_audit(self, entries: list[dict[str, object]], seconds: float) -> None:
         """Append audit records, in one transaction that may last `seconds` at most (a
         locked table or a slow disk makes it fail, to be tried again, not hang)."""
-        async with self.pool.connection(timeout=seconds) as conn, conn.transaction():
+        # One round trip: begin, settings, insert and commit in a pipeline.
+        async with (
+            self.pool.connection(timeout=seconds) as conn,
+            conn.pipeline(),
+            conn.transaction(),
+        ):
             # Committed without waiting for the WAL flush: a crash may lose the last
             # fraction of a second of records, as a killed server loses its queue, and
             # calls stop paying for a disk flush each.
