@@ -20,6 +20,7 @@ from dotenv import load_dotenv
 from rich.console import Console
 
 from zava_mcp import __version__, database, schema
+from zava_mcp import workers as workers_module
 from zava_mcp.calls import Database, UnsafeLoginRole
 from zava_mcp.config import ConfigError, Settings
 from zava_mcp.embeddings import (
@@ -176,6 +177,12 @@ def _serve_options(parser: argparse.ArgumentParser) -> None:
         "the primary serves them when no standby answers",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        help="server processes sharing the port, for hosts with more cores (default "
+        "ZAVA_WORKERS or 1; needs --stateless); the limits are divided between them",
+    )
+    parser.add_argument(
         "--stateless",
         action="store_true",
         default=None,
@@ -190,6 +197,7 @@ def _with_serve_options(settings: Settings, args: argparse.Namespace) -> Setting
         "identity": args.identity,
         "stateless": args.stateless,
         "read_urls": tuple(args.read_urls) if args.read_urls else None,
+        "workers": args.workers,
     }
     changes = {name: value for name, value in given.items() if value is not None}
     return dataclasses.replace(settings, server=dataclasses.replace(settings.server, **changes))
@@ -198,6 +206,8 @@ def _with_serve_options(settings: Settings, args: argparse.Namespace) -> Setting
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     settings = _with_serve_options(settings, args)
     if args.transport == "stdio":
+        if settings.server.workers > 1:
+            raise ConfigError("stdio serves one client from one process: --workers is for HTTP")
         asyncio.run(_serve_stdio(settings))
     else:
         _serve_http(settings)
@@ -216,13 +226,39 @@ def _serve_http(settings: Settings) -> None:
             f"[yellow]warning:[/yellow] header identity on {settings.server.host}: anyone who "
             "can reach this address can claim any principal; use API keys beyond this machine"
         )
-    runtime = _runtime(settings)
-    app = http_app(settings, build_server(settings, runtime), runtime)
+    workers = settings.server.workers
+    if workers > 1 and not settings.server.stateless:
+        raise ConfigError(
+            f"{workers} workers need --stateless (ZAVA_STATELESS=true): an MCP session lives "
+            "in one process, and its client's next request may reach another"
+        )
     console.print(
         f"serving MCP at http://{settings.server.host}:{settings.server.port}/mcp "
-        f"(identity: {settings.server.identity}, embeddings: {runtime.embedder.model_name})"
+        f"(identity: {settings.server.identity}, embeddings: {settings.embeddings.model}"
+        + (f", {workers} workers" if workers > 1 else "")
+        + ")"
     )
-    uvicorn.Server(uvicorn_config(app, settings.server)).run()
+    if workers == 1:
+        runtime = _runtime(settings)
+        app = http_app(settings, build_server(settings, runtime), runtime)
+        uvicorn.Server(uvicorn_config(app, settings.server)).run()
+        return
+    try:
+        sockets = workers_module.listening_sockets(
+            settings.server.host, settings.server.port, workers
+        )
+    except OSError as error:
+        raise ConfigError(
+            f"cannot serve on {settings.server.host}:{settings.server.port}: {error.strerror}"
+        ) from None
+    share = dataclasses.replace(settings, server=settings.server.worker_share())
+
+    def serve(number: int) -> None:
+        runtime = _runtime(share)
+        app = http_app(share, build_server(share, runtime), runtime)
+        uvicorn.Server(uvicorn_config(app, share.server)).run(sockets=[sockets[number]])
+
+    sys.exit(workers_module.supervise(workers, serve))
 
 
 async def _serve_stdio(settings: Settings) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -79,6 +79,29 @@ class ServerSettings:
     session_idle_timeout_seconds: float = 600.0  # an MCP session without requests is closed
     max_sessions: int = 1000  # MCP sessions one process keeps open
     key_cache_seconds: float = 5.0  # how long a checked API key is accepted without a lookup
+    workers: int = 1  # server processes sharing the port (HTTP, stateless only)
+
+    def worker_share(self) -> ServerSettings:
+        """What one of `workers` processes may hold, so that all of them together keep to
+        the limits configured for the server: connections, calls and memory divided between
+        them (each keeps at least one)."""
+        if self.workers == 1:
+            return self
+        share = {
+            name: max(1, getattr(self, name) // self.workers)
+            for name in (
+                "pool_max_size",
+                "principal_pool_max",
+                "principal_calls_max",
+                "connections_max",
+                "http_max_connections",
+                "max_sessions",
+                "audit_queue_bytes",
+            )
+        }
+        share["pool_min_size"] = min(self.pool_min_size, share["pool_max_size"])
+        share["connections_max"] = max(share["connections_max"], share["principal_pool_max"])
+        return replace(self, **share)
 
 
 @dataclass(frozen=True)
@@ -257,6 +280,9 @@ def _server_settings(env: dict[str, str]) -> ServerSettings:
             f"ZAVA_KEY_CACHE_SECONDS={key_cache_seconds:g} must be between 0 and 300: a revoked "
             "key is accepted for up to that long"
         )
+    workers = _number(env, "ZAVA_WORKERS", 1, int)
+    if not 1 <= workers <= 64:
+        raise ConfigError(f"ZAVA_WORKERS={workers} must be between 1 and 64")
     hosts = tuple(
         host.strip() for host in (env.get("ZAVA_ALLOWED_HOSTS") or "").split(",") if host.strip()
     )
@@ -279,6 +305,7 @@ def _server_settings(env: dict[str, str]) -> ServerSettings:
         allowed_hosts=hosts,
         audit_queue_bytes=round(audit_queue_mb * 1024 * 1024),
         key_cache_seconds=key_cache_seconds,
+        workers=workers,
         **http,  # type: ignore[arg-type]
     )
 

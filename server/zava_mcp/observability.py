@@ -176,13 +176,15 @@ class _PoolCollector(Collector):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, and any `fields` extra."""
+    """One JSON object per line: time, level, logger, pid (which of several workers),
+    message, and any `fields` extra."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,
             "message": record.getMessage(),
         }
         entry.update(getattr(record, "fields", {}))

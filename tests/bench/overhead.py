@@ -700,8 +700,8 @@ def floor_notes(results: dict[str, Any]) -> list[str]:
         f"{noop['median_ms']} ms at the median, so of the {first['mcp']['median_ms']} ms "
         f"of the MCP call, {noop['median_ms']} ms is the protocol stack's floor (HTTP, "
         f"JSON-RPC, the SDK, the client) and {first['run_query']['median_ms']} ms the "
-        "database part measured directly; the rest is the key check (one query per HTTP "
-        "request, so that a revoked key is refused at once), the tool's own work (result "
+        "database part measured directly; the rest is the key check (a query when the key "
+        "was not checked in the last ZAVA_KEY_CACHE_SECONDS), the tool's own work (result "
         "model, untrusted-data fence, metrics, audit record, log line) and scheduling "
         "between three processes on two cores. Per call the server process uses "
         f"{mcp_cpu.get('server')} ms of CPU against the no-op server's "
@@ -709,8 +709,8 @@ def floor_notes(results: dict[str, Any]) -> list[str]:
         f"{noop_cpu['client']} ms (it validates the tool's structured result against its "
         "output schema). With the client, the server and PostgreSQL on the same two "
         "cores, throughput is bounded by the CPU all three spend per call; several server "
-        "workers would not add CPU here (on a machine with more cores, run several "
-        "stateless server processes behind a balancer, see [scaling.md](scaling.md)).",
+        "workers would not add CPU here (on a machine with more cores, `--workers`, see "
+        "[scaling.md](scaling.md#several-processes-on-one-host)).",
         "",
         "The database's CPU counts the backends of the benchmark's database, not parallel "
         "workers (they exit before they can be read). The plain way's top-10 query runs "
