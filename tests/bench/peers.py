@@ -67,6 +67,7 @@ import httpx2
 import measure
 import overhead
 import psycopg
+import rls
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from psycopg import sql
@@ -89,8 +90,6 @@ TOP_10_ONE_STORE = TOP_10.replace(
 assert TOP_10_ONE_STORE != TOP_10
 DESCRIBED = ("orders", "order_items", "products")
 QUESTIONS = ("select 1", "top 10 products last quarter", "describe three tables")
-# The store-scoped tables the reference sample's policies go on (as in rls.py).
-REFERENCE_SCOPED = {"orders": "store_id", "order_items": "store_id", "inventory": "store_id"}
 TOOLBOX_VERSION = "1.12.0"
 TOOLBOX_PACKAGE = f"@toolbox-sdk/server-linux-x64@{TOOLBOX_VERSION}"
 TOOLBOX_ROLE = "zava_peer_toolbox"
@@ -221,13 +220,13 @@ def peers_copy(settings: Settings, admin_url: str) -> tuple[str, str]:
             ).fetchall()
         ]
         for table in tables:
-            rls = "enable" if table in REFERENCE_SCOPED else "disable"
+            switch = "enable" if table in rls.REFERENCE_SCOPED else "disable"
             conn.execute(
-                sql.SQL("alter table {} " + rls + " row level security").format(
+                sql.SQL("alter table {} " + switch + " row level security").format(
                     sql.Identifier("retail", table)
                 )
             )
-        for table, column in REFERENCE_SCOPED.items():
+        for table, column in rls.REFERENCE_SCOPED.items():
             conn.execute(
                 measure.reference_policy(
                     sql.Identifier("retail", table),
