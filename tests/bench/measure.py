@@ -1,4 +1,6 @@
-"""What every benchmark shares: the scratch database, timing statistics, and results.
+"""What every benchmark shares: the scratch database, timing statistics, results, and
+the machinery that starts MCP servers and drives them with the official MCP client at N
+concurrent clients, reading CPU and memory per process from /proc.
 
 Benchmarks never assert a time. Each prints its figures as a table and saves them as
 docs/benchmarks/<family>.json; report.py turns those files into docs/benchmarks.md.
@@ -8,20 +10,28 @@ run, so it holds on a noisy machine; absolute times are printed beside it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import platform
+import signal
+import socket
 import statistics
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import psycopg
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from psycopg import sql
 
 from zava_mcp import database, schema
@@ -93,6 +103,27 @@ def database_exists(settings: Settings) -> bool:
     return found is not None
 
 
+def reference_policy(
+    table: sql.Identifier, column: str, stores: sql.Identifier, role: sql.Identifier
+) -> sql.Composed:
+    """The Microsoft reference sample's store policy on one table, for `role`: a row is
+    visible when the session setting app.current_rls_user_id is head office, or per row,
+    an EXISTS finds its store with that rls_user_id."""
+    return sql.SQL(
+        "create policy {name} on {table} for select to {role} using ("
+        "current_setting('app.current_rls_user_id', true) = {head_office} "
+        "or exists (select 1 from {stores} as s where s.store_id = {table}.{column} "
+        "and s.rls_user_id::text = current_setting('app.current_rls_user_id', true)))"
+    ).format(
+        name=sql.Identifier("reference design: a store's rows per row, EXISTS"),
+        table=table,
+        role=role,
+        head_office=sql.Literal(HEAD_OFFICE),
+        stores=stores,
+        column=sql.Identifier(column),
+    )
+
+
 @dataclass(frozen=True)
 class Timings:
     """Latencies of repeated calls (seconds) and the wall time they took together."""
@@ -141,6 +172,46 @@ def cpu_seconds(pid: int) -> float:
     """User plus system CPU time a process has used so far (from /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants now (from /proc): a server's helpers count too."""
+    children: dict[int, list[int]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(proc.name))
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending += children.get(current, [])
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time used so far by a process and its living descendants."""
+    total = 0.0
+    for each in process_tree(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += cpu_seconds(each)
+    return total
+
+
+def tree_pss_kib(pid: int) -> int:
+    """Proportional set size of a process and its descendants (kB, smaps_rollup): shared
+    pages are split between the processes that map them, so the sum is what they cost."""
+    total = 0
+    for each in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{each}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+    return total
 
 
 def backend_cpu_seconds(database_name: str) -> float:
@@ -287,3 +358,177 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
     return str(value)
+
+
+# --- driving servers over MCP: shared by the overhead and peers families ---
+
+Caller = Callable[[], Awaitable[None]]
+# CPU seconds used so far, by process ("server", "postgres", "client"): CPU per call is
+# the figure that noise on a shared machine disturbs least.
+CpuCounters = Callable[[], dict[str, float]]
+
+
+def client_cpu() -> dict[str, float]:
+    return {"client": time.process_time()}
+
+
+async def measure_level(
+    caller: Caller,
+    concurrency: int,
+    total_calls: int,
+    warm_up: int,
+    counters: CpuCounters = client_cpu,
+) -> dict[str, Any]:
+    """total_calls calls shared by `concurrency` workers calling back to back."""
+    samples: list[float] = []
+    errors = 0
+    remaining = total_calls
+
+    async def worker() -> None:
+        nonlocal remaining, errors
+        while remaining > 0:
+            remaining -= 1
+            begun = time.perf_counter()
+            try:
+                await caller()
+            except Exception:
+                errors += 1
+                continue
+            samples.append(time.perf_counter() - begun)
+
+    for _ in range(warm_up):
+        await caller()
+    cpu_before = counters()
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    timings = Timings(samples, time.perf_counter() - started)
+    cpu_after = counters()
+    cpu_ms = {
+        who: round((cpu_after[who] - cpu_before[who]) / total_calls * 1000, 3) for who in cpu_after
+    }
+    return {
+        "concurrency": concurrency,
+        "errors": errors,
+        **timings.summary(),
+        "cpu_ms_per_call": cpu_ms,
+    }
+
+
+def counters_for(database_name: str, server_pid: int | None = None) -> CpuCounters:
+    def read() -> dict[str, float]:
+        found = {
+            "client": time.process_time(),
+            "postgres": backend_cpu_seconds(database_name),
+        }
+        if server_pid is not None:
+            found["server"] = tree_cpu_seconds(server_pid)
+        return found
+
+    return read
+
+
+async def mcp_levels(
+    url: str,
+    headers: dict[str, str],
+    tool: str,
+    arguments: dict[str, Any],
+    levels: tuple[int, ...],
+    calls: int,
+    counters: CpuCounters = client_cpu,
+    check: Callable[[Any], None] | None = None,
+    warm_up: int = 20,
+) -> list[dict[str, Any]]:
+    """Each of the concurrent clients is an MCP session of its own (opened before the
+    clock starts) calling the tool back to back. A result flagged as an error, or one
+    `check` raises on, counts as an error."""
+    results = []
+    for concurrency in levels:
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [
+                await stack.enter_async_context(
+                    Client(
+                        streamable_http_client(
+                            url, http_client=httpx2.AsyncClient(headers=headers, timeout=60)
+                        )
+                    )
+                )
+                for _ in range(concurrency)
+            ]
+            free = asyncio.Queue[Client]()
+            for client in clients:
+                free.put_nowait(client)
+
+            async def call(free: asyncio.Queue[Client] = free) -> None:
+                client = await free.get()
+                try:
+                    result = await client.call_tool(tool, arguments)
+                finally:
+                    free.put_nowait(client)
+                if result.is_error:
+                    raise RuntimeError(str(result.content))
+                if check is not None:
+                    check(result)
+
+            results.append(await measure_level(call, concurrency, calls, warm_up, counters))
+    return results
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, process: subprocess.Popen[bytes], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before answering")
+        try:
+            httpx2.get(url, timeout=1)
+            return
+        except httpx2.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"no answer from {url} within {seconds:g} s")
+
+
+@contextlib.contextmanager
+def server_process(
+    command: list[str],
+    env: dict[str, str],
+    probe: str,
+    log_name: str = "bench-server.log",
+    cwd: Path | None = None,
+) -> Iterator[int]:
+    """Run a server process until the block ends; yields its pid once `probe` answers
+    (any HTTP answer). Its output goes to .zava/<log_name>."""
+    log_path = PROJECT_ROOT / ".zava" / log_name
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = log_path.open("ab")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=cwd)
+    try:
+        wait_for_http(probe, process)
+        yield process.pid
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def serve_env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env.update(
+        ZAVA_DATA_DIR=str(settings.data_dir),
+        ZAVA_DATABASE=settings.database_name,
+        ZAVA_PORT=str(port),
+        ZAVA_STATELESS="true",
+        **extra,
+    )
+    return env
+
+
+def zava_serve_command() -> list[str]:
+    return [sys.executable, "-m", "zava_mcp", "serve"]

@@ -18,15 +18,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -39,7 +32,7 @@ from mcp.client.streamable_http import streamable_http_client
 from psycopg_pool import AsyncConnectionPool
 
 from zava_mcp.calls import Database
-from zava_mcp.config import PROJECT_ROOT, Settings
+from zava_mcp.config import Settings
 from zava_mcp.identity import create_key
 
 QUERIES = {
@@ -59,75 +52,11 @@ CONCURRENCY = (1, 8, 32, 64)
 QUICK_CONCURRENCY = (1, 4)
 
 
-# --- the three ways to run a query, each as "make N workers, each calls once per await" ---
-
-Caller = Callable[[], Awaitable[None]]
-# CPU seconds used so far, by process ("server", "postgres", "client"): CPU per call is
-# the figure that noise on a shared machine disturbs least.
-CpuCounters = Callable[[], dict[str, float]]
-
-
-def client_cpu() -> dict[str, float]:
-    return {"client": time.process_time()}
-
-
-async def measure_level(
-    caller: Caller,
-    concurrency: int,
-    total_calls: int,
-    warm_up: int,
-    counters: CpuCounters = client_cpu,
-) -> dict[str, Any]:
-    """total_calls calls shared by `concurrency` workers calling back to back."""
-    samples: list[float] = []
-    errors = 0
-    remaining = total_calls
-
-    async def worker() -> None:
-        nonlocal remaining, errors
-        while remaining > 0:
-            remaining -= 1
-            begun = time.perf_counter()
-            try:
-                await caller()
-            except Exception:
-                errors += 1
-                continue
-            samples.append(time.perf_counter() - begun)
-
-    for _ in range(warm_up):
-        await caller()
-    cpu_before = counters()
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    timings = measure.Timings(samples, time.perf_counter() - started)
-    cpu_after = counters()
-    cpu_ms = {
-        who: round((cpu_after[who] - cpu_before[who]) / total_calls * 1000, 3) for who in cpu_after
-    }
-    return {
-        "concurrency": concurrency,
-        "errors": errors,
-        **timings.summary(),
-        "cpu_ms_per_call": cpu_ms,
-    }
-
-
-def counters_for(database_name: str, server_pid: int | None = None) -> CpuCounters:
-    def read() -> dict[str, float]:
-        found = {
-            "client": time.process_time(),
-            "postgres": measure.backend_cpu_seconds(database_name),
-        }
-        if server_pid is not None:
-            found["server"] = measure.cpu_seconds(server_pid)
-        return found
-
-    return read
+# --- the three ways to run a query (the MCP way is measure.mcp_levels) ---
 
 
 async def plain_levels(
-    admin_url: str, query: str, levels: tuple[int, ...], calls: int, counters: CpuCounters
+    admin_url: str, query: str, levels: tuple[int, ...], calls: int, counters: measure.CpuCounters
 ) -> list[dict[str, Any]]:
     results = []
     for concurrency in levels:
@@ -144,12 +73,16 @@ async def plain_levels(
                 async with pool.connection() as conn:
                     await (await conn.execute(query)).fetchall()
 
-            results.append(await measure_level(call, concurrency, calls, 20, counters))
+            results.append(await measure.measure_level(call, concurrency, calls, 20, counters))
     return results
 
 
 async def run_query_levels(
-    settings: Settings, query: str, levels: tuple[int, ...], calls: int, counters: CpuCounters
+    settings: Settings,
+    query: str,
+    levels: tuple[int, ...],
+    calls: int,
+    counters: measure.CpuCounters,
 ) -> list[dict[str, Any]]:
     results = []
     head_office = uuid.UUID(measure.HEAD_OFFICE)
@@ -164,50 +97,9 @@ async def run_query_levels(
                 answer = await db.call(head_office, "select mcp.run_query(%s, %s)", [query, 100])
                 assert answer["row_count"] > 0
 
-            results.append(await measure_level(call, concurrency, calls, 20, counters))
+            results.append(await measure.measure_level(call, concurrency, calls, 20, counters))
         finally:
             await db.close()
-    return results
-
-
-async def mcp_levels(
-    url: str,
-    headers: dict[str, str],
-    tool: str,
-    arguments: dict[str, Any],
-    levels: tuple[int, ...],
-    calls: int,
-    counters: CpuCounters = client_cpu,
-) -> list[dict[str, Any]]:
-    """Each of the concurrent clients is an MCP session of its own (opened before the
-    clock starts) calling the tool back to back."""
-    results = []
-    for concurrency in levels:
-        async with contextlib.AsyncExitStack() as stack:
-            clients = [
-                await stack.enter_async_context(
-                    Client(
-                        streamable_http_client(
-                            url, http_client=httpx2.AsyncClient(headers=headers, timeout=60)
-                        )
-                    )
-                )
-                for _ in range(concurrency)
-            ]
-            free = asyncio.Queue[Client]()
-            for client in clients:
-                free.put_nowait(client)
-
-            async def call(free: asyncio.Queue[Client] = free) -> None:
-                client = await free.get()
-                try:
-                    result = await client.call_tool(tool, arguments)
-                finally:
-                    free.put_nowait(client)
-                if result.is_error:
-                    raise RuntimeError(str(result.content))
-
-            results.append(await measure_level(call, concurrency, calls, 20, counters))
     return results
 
 
@@ -245,63 +137,6 @@ async def answers(
         "run_query": normalized(direct["rows"]),
         "mcp": normalized(result.structured_content["rows"]),
     }
-
-
-# --- server processes ---
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(url: str, process: subprocess.Popen[bytes], seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode} before answering")
-        try:
-            httpx2.get(url, timeout=1)
-            return
-        except httpx2.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"no answer from {url} within {seconds:g} s")
-
-
-@contextlib.contextmanager
-def server_process(command: list[str], env: dict[str, str], probe: str) -> Iterator[int]:
-    """Run a server process until the block ends; yields its pid once `probe` answers."""
-    log_path = PROJECT_ROOT / ".zava" / "bench-server.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = log_path.open("ab")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-    try:
-        wait_for_http(probe, process)
-        yield process.pid
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-def serve_env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    env.update(
-        ZAVA_DATA_DIR=str(settings.data_dir),
-        ZAVA_DATABASE=settings.database_name,
-        ZAVA_PORT=str(port),
-        ZAVA_STATELESS="true",
-        **extra,
-    )
-    return env
-
-
-def zava_serve_command() -> list[str]:
-    return [sys.executable, "-m", "zava_mcp", "serve"]
 
 
 def noop_server_command(port: int) -> list[str]:
@@ -357,22 +192,22 @@ def run(quick: bool = False) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {key}"}
 
     results: dict[str, Any] = {"calls_per_level": calls, "queries": {}}
-    zava_port, noop_port = free_port(), free_port()
-    env = serve_env(settings, zava_port)
+    zava_port, noop_port = measure.free_port(), measure.free_port()
+    env = measure.serve_env(settings, zava_port)
     zava_url = f"http://127.0.0.1:{zava_port}/mcp"
     noop_url = f"http://127.0.0.1:{noop_port}/mcp"
     with (
-        server_process(
-            zava_serve_command(), env, f"http://127.0.0.1:{zava_port}/healthz"
+        measure.server_process(
+            measure.zava_serve_command(), env, f"http://127.0.0.1:{zava_port}/healthz"
         ) as zava_pid,
-        server_process(
+        measure.server_process(
             noop_server_command(noop_port), env, f"http://127.0.0.1:{noop_port}/healthz"
         ) as noop_pid,
     ):
         # The local model loads in the background at start; one search waits for it, so
         # that its loading is not measured as tool-call time.
         asyncio.run(
-            mcp_levels(
+            measure.mcp_levels(
                 zava_url,
                 headers,
                 "semantic_search_products",
@@ -384,7 +219,9 @@ def run(quick: bool = False) -> dict[str, Any]:
         memory = {"zava idle": resident_kib(zava_pid)}
         db = settings.database_name
         results["noop"] = asyncio.run(
-            mcp_levels(noop_url, {}, "noop", {}, levels, calls, counters_for(db, noop_pid))
+            measure.mcp_levels(
+                noop_url, {}, "noop", {}, levels, calls, measure.counters_for(db, noop_pid)
+            )
         )
         for name, query in QUERIES.items():
             rows = asyncio.run(answers(admin_url, settings, zava_url, headers, query))
@@ -392,20 +229,20 @@ def run(quick: bool = False) -> dict[str, Any]:
                 raise RuntimeError(f"the three ways disagree on {name!r}: {rows}")
             figures = {
                 "plain": asyncio.run(
-                    plain_levels(admin_url, query, levels, calls, counters_for(db))
+                    plain_levels(admin_url, query, levels, calls, measure.counters_for(db))
                 ),
                 "run_query": asyncio.run(
-                    run_query_levels(settings, query, levels, calls, counters_for(db))
+                    run_query_levels(settings, query, levels, calls, measure.counters_for(db))
                 ),
                 "mcp": asyncio.run(
-                    mcp_levels(
+                    measure.mcp_levels(
                         zava_url,
                         headers,
                         "execute_sales_query",
                         {"postgresql_query": query},
                         levels,
                         calls,
-                        counters_for(db, zava_pid),
+                        measure.counters_for(db, zava_pid),
                     )
                 ),
             }

@@ -293,18 +293,8 @@ def build_reference_design(admin_url: str, settings: Settings) -> None:
             copy = sql.Identifier(REFERENCE_SCHEMA, table)
             conn.execute(sql.SQL("alter table {} enable row level security").format(copy))
             conn.execute(
-                sql.SQL(
-                    "create policy {name} on {copy} for select to {reader} using ("
-                    "current_setting('app.current_rls_user_id', true) = {head_office} "
-                    "or exists (select 1 from {stores} as s where s.store_id = {copy}.{column} "
-                    "and s.rls_user_id::text = current_setting('app.current_rls_user_id', true)))"
-                ).format(
-                    name=sql.Identifier("reference design: a store's rows per row, EXISTS"),
-                    copy=copy,
-                    reader=reader,
-                    head_office=sql.Literal(measure.HEAD_OFFICE),
-                    stores=sql.Identifier(REFERENCE_SCHEMA, "stores"),
-                    column=sql.Identifier(column),
+                measure.reference_policy(
+                    copy, column, sql.Identifier(REFERENCE_SCHEMA, "stores"), reader
                 )
             )
         conn.execute(sql.SQL("grant usage on schema {} to {}").format(schema_name, reader))

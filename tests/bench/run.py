@@ -1,7 +1,9 @@
 """Run the benchmarks and write their figures: `python tests/bench/run.py [FAMILY ...]`.
 
 Families: overhead (tool-call cost), rls (row level security cost), vectors (HNSW
-search), build (sample data and embeddings). With no family named, all run, one after
+search), build (sample data and embeddings), peers (the same questions to other MCP
+servers: `--peers-dir` is where it installs them, `--reference-sample` the checkout of
+Microsoft's reference sample; see peers.py). With no family named, all run, one after
 another (never side by side: they would measure each other). Each saves
 docs/benchmarks/<family>.json; `--report` (or `report` alone) then rewrites
 docs/benchmarks.md and its plots from every saved file. `--quick` runs a small version
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import measure
 import report
 
-FAMILIES = ("overhead", "rls", "vectors", "build")
+FAMILIES = ("overhead", "rls", "vectors", "build", "peers")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +47,21 @@ def main(argv: list[str] | None = None) -> int:
         metavar="LABEL",
         help="save as <family>.LABEL.json: 'before' keeps a baseline the report compares with",
     )
+    parser.add_argument(
+        "--peers-dir",
+        metavar="DIR",
+        help="peers: where they are installed (ZAVA_BENCH_PEERS_DIR, ~/.cache/zava-bench)",
+    )
+    parser.add_argument(
+        "--reference-sample",
+        metavar="PATH",
+        help="peers: the reference sample's checkout (ZAVA_BENCH_REFERENCE_SAMPLE)",
+    )
     args = parser.parse_args(argv)
+    if args.peers_dir:
+        os.environ["ZAVA_BENCH_PEERS_DIR"] = args.peers_dir
+    if args.reference_sample:
+        os.environ["ZAVA_BENCH_REFERENCE_SAMPLE"] = args.reference_sample
     wanted = [name for name in args.families if name != "report"]
     if not wanted and "report" not in args.families:
         wanted = list(FAMILIES)
