@@ -7,5 +7,5 @@
 # under .zava/bench-pgdata; the large vector databases are built once and kept there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --test  # --test: the memory family measures torch as its baseline
 exec .venv/bin/python tests/bench/run.py --report "$@"

@@ -13,7 +13,7 @@ from typing import Any
 
 import measure
 
-FAMILY_ORDER = ("overhead", "rls", "vectors", "build")
+FAMILY_ORDER = ("overhead", "rls", "vectors", "build", "memory")
 DOCUMENT = measure.PROJECT_ROOT / "docs" / "benchmarks.md"
 
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import measure
 import report
 
-FAMILIES = ("overhead", "rls", "vectors", "build")
+FAMILIES = ("overhead", "rls", "vectors", "build", "memory")
 
 
 def main(argv: list[str] | None = None) -> int:
