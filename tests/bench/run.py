@@ -3,7 +3,8 @@
 Families: overhead (tool-call cost), rls (row level security cost), vectors (HNSW
 search), build (sample data and embeddings), peers (the same questions to other MCP
 servers: `--peers-dir` is where it installs them, `--reference-sample` the checkout of
-Microsoft's reference sample; see peers.py). With no family named, all run, one after
+Microsoft's reference sample; see peers.py), memory (the server's PSS with the local
+model). With no family named, all run, one after
 another (never side by side: they would measure each other). Each saves
 docs/benchmarks/<family>.json; `--report` (or `report` alone) then rewrites
 docs/benchmarks.md and its plots from every saved file. `--quick` runs a small version
@@ -34,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import measure
 import report
 
-FAMILIES = ("overhead", "rls", "vectors", "build", "peers")
+FAMILIES = ("overhead", "rls", "vectors", "build", "peers", "memory")
 
 
 def main(argv: list[str] | None = None) -> int:

