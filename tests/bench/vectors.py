@@ -165,7 +165,13 @@ TUNING_NOTES = (
     "principal only and returns ranked product ids, which `mcp.search_products` joins "
     "through row level security again (the in-stock test included). Any word of the "
     "description matches; a product holding more of them ranks higher. The hybrid "
-    "table above measures both functions on the same queries in the same run.",
+    "table above measures both functions on the same queries in the same run. What is "
+    "left: the helper reads the row of every match to rank it, a few thousand random heap "
+    "reads for one or two words at a million products (median 3,870 matches on the first "
+    "30 queries, 47 to 69 ms for the helper alone while plain search took 12 ms, with "
+    "other benchmarks on the two cores), so hybrid search misses the 20 ms target there. "
+    "Ranking from an index alone (a table of (word, product) pairs read by index-only "
+    "scans) or fewer matches ranked would cut it.",
 )
 
 # The statement semantic_search_products sends (server/zava_mcp/tools.py), and the same
@@ -1169,18 +1175,13 @@ def _largest(results: dict[str, Any]) -> dict[str, Any]:
 
 def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     """(target, what was measured, met) at the largest dataset."""
-    count = _largest(results)["count"]
-    return [
-        (f"{label} at {count:,} vectors", value, passed)
-        for label, passed, value in _checks(results)
-    ]
+    return [(label, value, passed) for label, passed, value in _checks(results)]
 
 
 def _targets(results: dict[str, Any]) -> list[str]:
     """One line per target, met or missed, with the figure that decides it."""
-    count = _largest(results)["count"]
     return [
-        f"- {'met' if passed else '**missed**'}: {label} at {count:,} vectors ({value})"
+        f"- {'met' if passed else '**missed**'}: {label} ({value})"
         for label, passed, value in _checks(results)
     ]
 
@@ -1210,15 +1211,6 @@ def _checks(results: dict[str, Any]) -> list[tuple[str, bool, str]]:
                 f"{figure['median_ms']:.2f} ms",
             )
         )
-    for phrase, per_phrase in results.get("phrases", {}).get("phrases", {}).items():
-        now = per_phrase["head office, now"]
-        checks.append(
-            (
-                f"“{phrase}” gets text matches in the sample catalog",
-                now["text_matches"] > 0,
-                f"{now['text_matches']} of {now['rows']} rows",
-            )
-        )
     for max_rows in ("10", "20"):
         figure = found["in_stock"][max_rows]
         checks += [
@@ -1233,6 +1225,19 @@ def _checks(results: dict[str, Any]) -> list[tuple[str, bool, str]]:
                 f"{figure['full_rows_rate']:.0%} of queries",
             ),
         ]
+    # The sizes' targets hold at the largest dataset; the phrases' on the sample catalog.
+    checks = [
+        (f"{label} at {found['count']:,} vectors", passed, value) for label, passed, value in checks
+    ]
+    for phrase, per_phrase in results.get("phrases", {}).get("phrases", {}).items():
+        now = per_phrase["head office, now"]
+        checks.append(
+            (
+                f"“{phrase}” gets text matches in the sample catalog, as head office",
+                now["text_matches"] > 0,
+                f"{now['text_matches']} of {now['rows']} rows",
+            )
+        )
     return checks
 
 
