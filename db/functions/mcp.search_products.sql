@@ -6,8 +6,10 @@
 -- Products whose descriptions are closest in meaning to the query embedding (cosine
 -- similarity on the HNSW index, as a percentage like the reference sample). Products
 -- below min_similarity are left out. When query_text is given, the nearest products are
--- fused with the best full-text matches by reciprocal rank fusion (a full-text match is
--- kept even below min_similarity). in_stock_only keeps products with stock at a store
+-- fused by reciprocal rank fusion with the products that hold the most of its words
+-- (mcp_internal.product_text_matches: any word matches, more words rank higher; text_rank
+-- is that count plus a fraction for how often and how close they occur). A full-text
+-- match is kept even below min_similarity. in_stock_only keeps products with stock at a store
 -- the caller may see (row level security on inventory decides which). pgvector's
 -- iterative index scan keeps reading the index until enough products pass that filter.
 -- query_model, when given, must name the model that embedded the stored vectors.
@@ -113,32 +115,25 @@ begin
         where (1 - nearest.distance) * 100 >= min_similarity
     ),
 
+    -- The text matches come ranked from mcp_internal.product_text_matches (SECURITY
+    -- DEFINER, so that the GIN index serves them); the in-stock test and the final join
+    -- with products see them through row level security again.
     text_ranked as (
         select
             matched.product_id,
             matched.text_rank,
-            row_number() over (order by matched.text_rank desc, matched.product_id) as text_position
+            row_number() over (order by matched.text_position) as text_position
         from (
-            select
-                product.product_id,
-                ts_rank_cd(
-                    mcp_internal.product_search_document(product.product_name, product.product_description),
-                    websearch_to_tsquery('english', search_text)
-                ) as text_rank
-            from retail.products as product
+            select match.product_id, match.text_rank, match.text_position
+            from mcp_internal.product_text_matches(current_user, search_text) as match
             where
-                search_text is not null
-                and mcp_internal.product_search_document(product.product_name, product.product_description)
-                @@ websearch_to_tsquery('english', search_text)
-                and (
-                    not in_stock_only
-                    or (
-                        select true from retail.inventory as stock
-                        where stock.product_id = product.product_id and stock.stock_level > 0
-                        limit 1
-                    )
+                not in_stock_only
+                or (
+                    select true from retail.inventory as stock
+                    where stock.product_id = match.product_id and stock.stock_level > 0
+                    limit 1
                 )
-            order by text_rank desc, product.product_id
+            order by match.text_position
             limit candidate_count
         ) as matched
     ),

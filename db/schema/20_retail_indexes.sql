@@ -27,8 +27,11 @@ on retail.orders (store_id, order_date) include (order_id);
 create index if not exists order_items_store_id_product_id_covering_idx
 on retail.order_items (store_id, product_id) include (order_id, total_amount);
 
--- The full-text index is created beside its function, in
--- db/functions/mcp_internal.product_search_document.sql.
+-- Full-text search on the stored document (mcp_internal.product_text_matches reads it).
+-- Before the stored column, the document was a function with an expression index on it;
+-- dropping the function drops that index too.
+drop function if exists mcp_internal.product_search_document(text, text) cascade;
+create index if not exists products_search_document_idx on retail.products using gin (search_document);
 
 -- mcp.search_products checks that the stored vectors come from the query's model by the
 -- lowest and highest name in this index, instead of reading every vector row.

@@ -8,8 +8,14 @@ for in_stock_only as Seattle's manager (exact top-10 among products in stock at 
 
 Figures:
   plain       mcp.search_products without query_text, head office
-  hybrid      the same with query_text (what the tool always sends), fused by RRF
+  hybrid      the same with query_text (what the tool always sends), fused by RRF, as
+              head office and as Seattle's manager with in_stock_only; beside it the
+              function as it was at BEFORE_COMMIT (installed in the benchmark's database
+              as bench_vectors.search_products_before, from git), on fewer queries
   in_stock    in_stock_only as Seattle's manager (row level security keeps store 1)
+  phrases     three descriptions as people type them, embedded by the local model, on
+              the sample catalog (its own database): how many text matches each gets,
+              before and now
   sweep       the function with its hnsw.ef_search SET clause altered per point
               (ALTER FUNCTION in the benchmark's own database, restored afterwards)
   naive       in_stock_only with hnsw.iterative_scan off: what the filter does to an
@@ -27,12 +33,14 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, LiteralString
 
+import jinja2
 import measure
 import numpy as np
 import psycopg
@@ -52,10 +60,24 @@ QUICK_QUERY_COUNT = 20
 EF_SWEEP = (40, 100, 200, 400)
 QUICK_EF_SWEEP = (40, 100)
 K = 10
-# Row level security keeps the full-text match of hybrid search out of the GIN index (its
-# @@ is not leakproof, and products has a policy), so each hybrid call computes the
-# text document of every product: seconds at a million. Measured on this many queries.
-HYBRID_QUERIES = 10
+# The function before the full-text helper computed the text document of every product
+# (row level security kept its @@ out of the GIN index): seconds at a million. It is
+# measured on this many queries, once each.
+BEFORE_QUERIES = 10
+QUICK_BEFORE_QUERIES = 3
+# The commit whose mcp.search_products and document function are "before".
+BEFORE_COMMIT = "b5e391aee6532250475d5672eab7b0d216c4f339"
+BEFORE_FILES = (
+    "db/functions/mcp_internal.product_search_document.sql",
+    "db/functions/mcp.search_products.sql",
+)
+# Descriptions as people type them (issue 12): before, every word had to match.
+PHRASES = (
+    "waterproof electrical connectors",
+    "cordless drill for decking",
+    "stain to protect a deck",
+)
+PHRASE_DATABASE = "zava_bench_search_phrases"
 
 # The shape of the synthetic embeddings (see markdown() for why): topics, clusters inside
 # topics, and inside each cluster a low-rank spread plus a little isotropic noise.
@@ -85,7 +107,6 @@ WORDS_PER_CLUSTER = 6
 HNSW_INDEX = "product_description_embeddings_hnsw_idx"
 TEXT_INDEX = "products_search_document_idx"
 INDEX_FILE = schema.DB_DIR / "schema" / "20_retail_indexes.sql"
-TEXT_FILE = schema.DB_DIR / "functions" / "mcp_internal.product_search_document.sql"
 SEARCH_FILE = schema.DB_DIR / "functions" / "mcp.search_products.sql"
 SEARCH_SIGNATURE = "mcp.search_products(vector, integer, real, text, boolean, text)"
 MARKER_PREFIX = "zava-mcp bench vectors "
@@ -133,23 +154,36 @@ TUNING_NOTES = (
     "query still finds none of its neighbours. The index is the same size (1,953 MB) "
     "and the build took 645 s against "
     "643 s (both while other benchmarks ran).",
-    "6. **Not fixed: hybrid search reads every product.** `@@` is not leakproof and "
-    "retail.products has a policy, so PostgreSQL may not use the GIN index before the "
-    "policy's test: each hybrid call computes the text document of every product "
-    "(sequential scan). This needs a change outside the search function (a SECURITY "
-    "DEFINER helper that checks the principal itself and searches the GIN index, or a "
-    "text-match table with a leakproof btree lookup); until then hybrid latency grows "
-    "with the catalog, and the tool always sends `query_text`. Even with the index (the "
-    "same text query run as the owner, whom the policy does not restrict) it takes 96 ms "
-    "at a million products, with 137 to 2,227 matches per query: ts_rank_cd and the "
-    "index recheck derive each match's document again, which a stored tsvector column "
-    "would save.",
+    "6. **Hybrid search read every product.** `@@` is not leakproof and retail.products "
+    "has a policy, so PostgreSQL could not use the GIN index before the policy's test: "
+    "each hybrid call derived the text document of every product (a sequential scan, "
+    "about 11 s at a million) and every query word had to match. Even as the owner, "
+    "whom the policy does not restrict, the index search took 96 ms at a million, as "
+    "ts_rank_cd and the recheck derived each match's document again. Now the document "
+    "is a stored generated column (`search_document`) with a GIN index, and "
+    "`mcp_internal.product_text_matches`, SECURITY DEFINER, searches it for a known "
+    "principal only and returns ranked product ids, which `mcp.search_products` joins "
+    "through row level security again (the in-stock test included). Any word of the "
+    "description matches; a product holding more of them ranks higher. The hybrid "
+    "table above measures both functions on the same queries in the same run. What is "
+    "left: the helper reads the row of every match to rank it, a few thousand random heap "
+    "reads for one or two words at a million products (median 3,870 matches on the first "
+    "30 queries, 47 to 69 ms for the helper alone while plain search took 12 ms, with "
+    "other benchmarks on the two cores), so hybrid search misses the 20 ms target there. "
+    "Ranking from an index alone (a table of (word, product) pairs read by index-only "
+    "scans) or fewer matches ranked would cut it.",
 )
 
-# The statement semantic_search_products sends (server/zava_mcp/tools.py).
+# The statement semantic_search_products sends (server/zava_mcp/tools.py), and the same
+# for the function as it was before.
 SEARCH: LiteralString = (
     "select coalesce(jsonb_agg(to_jsonb(match) order by match.score desc, "
     "match.product_id), '[]') from mcp.search_products("
+    "%s, %s::integer, %s::real, %s::text, %s, %s::text) as match"
+)
+SEARCH_BEFORE: LiteralString = (
+    "select coalesce(jsonb_agg(to_jsonb(match) order by match.score desc, "
+    "match.product_id), '[]') from bench_vectors.search_products_before("
     "%s, %s::integer, %s::real, %s::text, %s, %s::text) as match"
 )
 
@@ -253,17 +287,20 @@ def database_name(count: int, quick: bool) -> str:
     return "zava_bench_vectors_quick" if quick else f"zava_bench_vectors_{count}"
 
 
+def index_statement(settings: Settings, name: str) -> str:
+    """The statement of the index file that creates the named index."""
+    found = re.search(
+        rf"create index if not exists {name}\b.*?;", schema.render(INDEX_FILE, settings), re.DOTALL
+    )
+    if found is None:
+        raise RuntimeError(f"{INDEX_FILE} no longer creates {name}")
+    return found.group()
+
+
 def index_definition(settings: Settings) -> str:
     """A fingerprint of the HNSW index's statement in the index file: when it changes,
     the index is rebuilt on the cached data."""
-    found = re.search(
-        rf"create index if not exists {HNSW_INDEX}\b.*?;",
-        schema.render(INDEX_FILE, settings),
-        re.DOTALL,
-    )
-    if found is None:
-        raise RuntimeError(f"{INDEX_FILE} no longer creates {HNSW_INDEX}")
-    return hashlib.sha256(found.group().encode()).hexdigest()[:16]
+    return hashlib.sha256(index_statement(settings, HNSW_INDEX).encode()).hexdigest()[:16]
 
 
 def dataset(count: int, quick: bool, rebuild: bool) -> tuple[Settings, str, dict[str, Any]]:
@@ -343,7 +380,7 @@ def _load(url: str, settings: Settings, corpus: Corpus) -> dict[str, Any]:
                 _copy_chunk(conn, corpus, shapes, first, size, types, store_count)
         load_seconds = time.perf_counter() - started
         begun = time.perf_counter()
-        conn.execute(schema.render(TEXT_FILE, settings))
+        conn.execute(index_statement(settings, TEXT_INDEX))
         text_index_seconds = time.perf_counter() - begun
         record = _build_vector_index(conn, settings)
         conn.execute("vacuum analyze")
@@ -620,6 +657,7 @@ class Search:
     max_rows: int = K
     hybrid: bool = False
     in_stock_only: bool = False
+    before: bool = False  # the function as it was at BEFORE_COMMIT
 
 
 def run_searches(
@@ -642,7 +680,7 @@ def run_searches(
             search.in_stock_only,
             model,
         ]
-        return reader.call(search.principal, SEARCH, params)
+        return reader.call(search.principal, SEARCH_BEFORE if search.before else SEARCH, params)
 
     for query in found[:warm_up]:
         call(query)
@@ -719,6 +757,96 @@ def model_check_cost(url: str, settings: Settings, repeats: int) -> dict[str, An
     return found
 
 
+def install_before(url: str, settings: Settings) -> str | None:
+    """Install the search function of BEFORE_COMMIT, with the document function it
+    called, as bench_vectors.search_products_before (its expression index left out: under
+    row level security the old function could not use it). Returns why not when git or
+    the commit is missing."""
+    texts = []
+    for path in BEFORE_FILES:
+        try:
+            shown = subprocess.run(
+                ["git", "-C", str(DB_DIR.parent), "show", f"{BEFORE_COMMIT}:{path}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+        except (OSError, subprocess.CalledProcessError) as error:
+            return f"git show {BEFORE_COMMIT[:7]}:{path} failed: {error}"
+        text = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(shown.stdout)
+        text = text.render(settings.template_values)
+        text = re.sub(r"^(re)?set role.*$", "", text, flags=re.MULTILINE)
+        text = re.sub(r"create index if not exists .*?;", "", text, flags=re.DOTALL)
+        text = text.replace(
+            "mcp_internal.product_search_document(", "bench_vectors.product_search_document("
+        )
+        texts.append(text.replace("mcp.search_products(", "bench_vectors.search_products_before("))
+    with _owner_connection(url) as conn:
+        conn.execute("create schema if not exists bench_vectors")
+        conn.execute(
+            sql.SQL("grant usage on schema bench_vectors to {}").format(
+                sql.Identifier(settings.reader_role)
+            )
+        )
+        for text in texts:
+            conn.execute(text)
+    return None
+
+
+def phrase_matches() -> dict[str, Any]:
+    """The three phrases through the tool's statement (its defaults: max_rows 20,
+    similarity 30), embedded by the local model, on the sample catalog with embeddings:
+    rows returned and rows that matched the words, as head office and as Seattle's
+    manager with in_stock_only, before and now."""
+    import asyncio
+
+    from zava_mcp.embeddings import LocalProvider, embed_products
+
+    settings, url = measure.sample_database(0.05, PHRASE_DATABASE)
+    provider = LocalProvider(settings.embeddings)
+    with psycopg.connect(url) as conn:
+        row = conn.execute("select count(*) from retail.product_description_embeddings").fetchone()
+    if not row or not row[0]:
+        asyncio.run(embed_products(url, provider, owner_role=settings.owner_role))
+    vectors = asyncio.run(provider.embed(list(PHRASES)))
+    skipped = install_before(url, settings)
+    reader = Reader(settings)
+    found: dict[str, Any] = {"before_skipped": skipped, "phrases": {}}
+    for phrase, vector in zip(PHRASES, vectors, strict=True):
+        per_phrase: dict[str, Any] = {}
+        for label, principal, in_stock in (
+            ("head office", measure.HEAD_OFFICE, False),
+            ("Seattle, in_stock_only", measure.SEATTLE, True),
+        ):
+            for version, statement in (("now", SEARCH), ("before", SEARCH_BEFORE)):
+                if version == "before" and skipped:
+                    continue
+                params = [
+                    np.array(vector, dtype=np.float32),
+                    20,
+                    30.0,
+                    phrase,
+                    in_stock,
+                    settings.embeddings.model,
+                ]
+                answer, _ = reader.call(principal, statement, params)
+                per_phrase[f"{label}, {version}"] = {
+                    "rows": len(answer),
+                    "text_matches": sum(match["text_rank"] is not None for match in answer),
+                    "top_text_match": next(
+                        (
+                            match["product_name"]
+                            for match in answer
+                            if match["text_rank"] is not None
+                        ),
+                        None,
+                    ),
+                }
+        found["phrases"][phrase] = per_phrase
+    reader.close()
+    return found
+
+
 def measure_dataset(count: int, quick: bool, rebuild: bool) -> dict[str, Any]:
     settings, url, build = dataset(count, quick, rebuild)
     corpus = Corpus(count, settings.embedding_dim, settings.embeddings.model)
@@ -751,26 +879,45 @@ def measure_dataset(count: int, quick: bool, rebuild: bool) -> dict[str, Any]:
     plain_timings, plain = run_searches(reader, model, found, Search(measure.HEAD_OFFICE), repeats)
     results["plain"] = figures(plain_timings, plain, exact["all"], K)
 
-    # Hybrid search reads every product (see HYBRID_QUERIES): fewer queries, measured once.
-    hybrid_found = found[:HYBRID_QUERIES]
-    hybrid_timings, hybrid = run_searches(
-        reader, model, hybrid_found, Search(measure.HEAD_OFFICE, hybrid=True), 1, 1
-    )
-    plain = plain[:HYBRID_QUERIES]
-    results["hybrid"] = {
-        **figures(hybrid_timings, hybrid, exact["all"][:HYBRID_QUERIES], K),
-        "overlap_with_plain_at_10": round(
-            float(
-                np.mean(
-                    [len(set(ids(h)) & set(ids(p))) / K for h, p in zip(hybrid, plain, strict=True)]
-                )
-            ),
-            3,
-        ),
-        "text_matched_share": round(
-            float(np.mean([[row["text_rank"] is not None for row in h] for h in hybrid])), 3
-        ),
-    }
+    # Hybrid search, now and as it was: as head office, and as Seattle's manager with
+    # in_stock_only. The function as it was reads every product, so it runs on the first
+    # few queries only, once each; "now" is shown on the same queries beside it.
+    skipped = install_before(url, settings)
+    results["before_skipped"] = skipped
+    before_count = QUICK_BEFORE_QUERIES if quick else BEFORE_QUERIES
+    results["hybrid"] = {}
+    for name, search in (
+        ("head_office", Search(measure.HEAD_OFFICE, hybrid=True)),
+        ("seattle_in_stock", Search(measure.SEATTLE, hybrid=True, in_stock_only=True)),
+    ):
+        timings, hybrid = run_searches(reader, model, found, search, repeats)
+        figure = {**figures(timings, hybrid, None, K), "text_matched_share": _text_share(hybrid)}
+        if name == "head_office":
+            figure["overlap_with_plain_at_10"] = round(
+                float(
+                    np.mean(
+                        [
+                            len(set(ids(h)) & set(ids(p))) / K
+                            for h, p in zip(hybrid, plain, strict=True)
+                        ]
+                    )
+                ),
+                3,
+            )
+        if not skipped:
+            first = found[:before_count]
+            now_timings, now = run_searches(reader, model, first, search, 1, 1)
+            before_timings, before = run_searches(
+                reader, model, first, Search(**{**asdict(search), "before": True}), 1, 1
+            )
+            figure["same_queries"] = {
+                "queries": len(first),
+                "now_median_ms": now_timings.summary()["median_ms"],
+                "before_median_ms": before_timings.summary()["median_ms"],
+                "now_text_matched_share": _text_share(now),
+                "before_text_matched_share": _text_share(before),
+            }
+        results["hybrid"][name] = figure
 
     results["in_stock"] = {}
     outside = 0
@@ -794,6 +941,12 @@ def measure_dataset(count: int, quick: bool, rebuild: bool) -> dict[str, Any]:
     results["model_check"] = model_check_cost(url, settings, 5 if quick else 10)
     reader.close()
     return results
+
+
+def _text_share(answers: list[list[dict[str, Any]]]) -> float:
+    """The share of returned rows that matched the query's words."""
+    rows = [row["text_rank"] is not None for answer in answers for row in answer]
+    return round(float(np.mean(rows)), 3) if rows else 0.0
 
 
 def search_settings(url: str) -> dict[str, str]:
@@ -883,6 +1036,7 @@ def run(
         "datasets": {
             str(count): measure_dataset(count, quick, rebuild or quick) for count in sizes
         },
+        "phrases": phrase_matches(),
     }
     report(results)
     return results
@@ -925,10 +1079,16 @@ def report(results: dict[str, Any]) -> None:
     )
 
 
+HYBRID_LABELS = {
+    "head_office": "hybrid, head office",
+    "seattle_in_stock": "hybrid, Seattle's manager, in_stock_only",
+}
+
+
 def _searches(found: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [
         ("plain", found["plain"]),
-        ("hybrid", found["hybrid"]),
+        *[(HYBRID_LABELS[name], figure) for name, figure in found["hybrid"].items()],
         ("in_stock_only, max_rows 10", found["in_stock"]["10"]),
         ("in_stock_only, max_rows 20", found["in_stock"]["20"]),
     ]
@@ -941,6 +1101,52 @@ def _figure_cells(figure: dict[str, Any]) -> list[Any]:
         figure["p95_ms"],
         figure["p99_ms"],
         figure["full_rows_rate"],
+    ]
+
+
+def _before_cells(figure: dict[str, Any]) -> list[Any]:
+    same = figure.get("same_queries")
+    if same is None:
+        return ["-", "-", figure["median_ms"], "-", "-", f"{figure['text_matched_share']:.0%}"]
+    return [
+        same["queries"],
+        same["before_median_ms"],
+        same["now_median_ms"],
+        f"{same['before_median_ms'] / same['now_median_ms']:,.0f}x",
+        f"{same['before_text_matched_share']:.0%}",
+        f"{same['now_text_matched_share']:.0%}",
+    ]
+
+
+def _phrases_section(results: dict[str, Any]) -> list[str]:
+    found = results.get("phrases")
+    if not found:
+        return []
+    columns = list(
+        dict.fromkeys(key for per_phrase in found["phrases"].values() for key in per_phrase)
+    )
+    return [
+        "Descriptions as people type them, on the sample catalog (442 products, embedded "
+        "by the local model; the tool's defaults, `max_rows` 20 and 30 % similarity): "
+        "rows that matched the words, of rows returned"
+        + (f" (before: skipped, {found['before_skipped']})" if found["before_skipped"] else "")
+        + ". Before, every word had to match.",
+        "",
+        _md_table(
+            ["phrase", *columns, "best text match now (head office)"],
+            [
+                [
+                    f"“{phrase}”",
+                    *[
+                        f"{per_phrase[c]['text_matches']} of {per_phrase[c]['rows']}"
+                        for c in columns
+                    ],
+                    per_phrase["head office, now"]["top_text_match"] or "-",
+                ]
+                for phrase, per_phrase in found["phrases"].items()
+            ],
+        ),
+        "",
     ]
 
 
@@ -969,18 +1175,13 @@ def _largest(results: dict[str, Any]) -> dict[str, Any]:
 
 def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     """(target, what was measured, met) at the largest dataset."""
-    count = _largest(results)["count"]
-    return [
-        (f"{label} at {count:,} vectors", value, passed)
-        for label, passed, value in _checks(results)
-    ]
+    return [(label, value, passed) for label, passed, value in _checks(results)]
 
 
 def _targets(results: dict[str, Any]) -> list[str]:
     """One line per target, met or missed, with the figure that decides it."""
-    count = _largest(results)["count"]
     return [
-        f"- {'met' if passed else '**missed**'}: {label} at {count:,} vectors ({value})"
+        f"- {'met' if passed else '**missed**'}: {label} ({value})"
         for label, passed, value in _checks(results)
     ]
 
@@ -1000,15 +1201,16 @@ def _checks(results: dict[str, Any]) -> list[tuple[str, bool, str]]:
             f"{found['plain']['median_ms']:.2f} ms",
         ),
     ]
-    # The issue states its latency target for vector search; the tool always sends
-    # query_text, so hybrid search is held to it as well.
-    checks.append(
-        (
-            f"hybrid (what the tool sends) median ≤ {targets['median_ms_at_1m']:g} ms",
-            found["hybrid"]["median_ms"] <= targets["median_ms_at_1m"],
-            f"{found['hybrid']['median_ms']:.0f} ms; see change 6",
+    # The tool always sends query_text: hybrid search is held to the same target, as
+    # head office and as a store manager with in_stock_only (issue 12, target 3).
+    for name, figure in found["hybrid"].items():
+        checks.append(
+            (
+                f"{HYBRID_LABELS[name]} (what the tool sends) median ≤ {targets['median_ms_at_1m']:g} ms",
+                figure["median_ms"] <= targets["median_ms_at_1m"],
+                f"{figure['median_ms']:.2f} ms",
+            )
         )
-    )
     for max_rows in ("10", "20"):
         figure = found["in_stock"][max_rows]
         checks += [
@@ -1023,6 +1225,19 @@ def _checks(results: dict[str, Any]) -> list[tuple[str, bool, str]]:
                 f"{figure['full_rows_rate']:.0%} of queries",
             ),
         ]
+    # The sizes' targets hold at the largest dataset; the phrases' on the sample catalog.
+    checks = [
+        (f"{label} at {found['count']:,} vectors", passed, value) for label, passed, value in checks
+    ]
+    for phrase, per_phrase in results.get("phrases", {}).get("phrases", {}).items():
+        now = per_phrase["head office, now"]
+        checks.append(
+            (
+                f"“{phrase}” gets text matches in the sample catalog, as head office",
+                now["text_matches"] > 0,
+                f"{now['text_matches']} of {now['rows']} rows",
+            )
+        )
     return checks
 
 
@@ -1043,9 +1258,7 @@ def markdown(results: dict[str, Any]) -> str:
         "top-10 of a sequential scan in PostgreSQL (index scans off); for `in_stock_only` "
         "with the exact top-10 among the products in stock at Seattle (store 1). "
         f"{largest['queries']} queries, measured {_passes(largest['plain'], largest['queries'])} "
-        "after one unmeasured pass (hybrid: the first "
-        f"{largest['hybrid']['calls']} queries, measured once), `min_similarity` 0 and "
-        "`max_rows` 10 unless said.",
+        "after one unmeasured pass, `min_similarity` 0 and `max_rows` 10 unless said.",
         "",
         "### The data",
         "",
@@ -1109,19 +1322,39 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "Hybrid search (`query_text` given; the tool always sends its description as "
         "`query_text`) fuses the vector candidates with the best full-text matches by "
-        "reciprocal rank fusion, so it is not meant to reproduce the exact vector top-10:",
+        "reciprocal rank fusion, so it is not meant to reproduce the exact vector top-10 "
+        "(its vector half is the plain search above, whose recall is measured). Against "
+        "the function as it was (commit "
+        f"{BEFORE_COMMIT[:7]}, installed beside it in the benchmark's database) on the "
+        "first queries, once each, in the same run:",
         "",
         _md_table(
-            ["vectors", "hybrid top-10 also in plain top-10", "rows that matched the words"],
+            [
+                "vectors",
+                "hybrid",
+                "queries",
+                "median ms before",
+                "median ms now",
+                "before / now",
+                "rows that matched the words, before",
+                "now",
+                "hybrid top-10 also in plain top-10",
+            ],
             [
                 [
                     found["count"],
-                    f"{found['hybrid']['overlap_with_plain_at_10']:.0%}",
-                    f"{found['hybrid']['text_matched_share']:.0%}",
+                    HYBRID_LABELS[name],
+                    *_before_cells(figure),
+                    f"{figure['overlap_with_plain_at_10']:.0%}"
+                    if "overlap_with_plain_at_10" in figure
+                    else "-",
                 ]
                 for found in datasets.values()
+                for name, figure in found["hybrid"].items()
             ],
         ),
+        "",
+        *_phrases_section(results),
         "",
         "### Targets",
         "",

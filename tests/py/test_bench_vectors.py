@@ -59,11 +59,36 @@ def test_recall_counts_the_share_of_the_exact_top_k_found() -> None:
 
 def test_every_recall_is_a_share(results: dict[str, Any]) -> None:
     found = results["datasets"][QUICK]
-    figures = [found["plain"], found["hybrid"], *found["in_stock"].values()]
+    figures = [found["plain"], *found["in_stock"].values()]
     figures += [point[name] for point in found["sweep"] for name in ("plain", "in_stock")]
     for figure in figures:
         assert 0.0 <= figure["recall_at_10"] <= 1.0
         assert 0.0 <= figure["full_rows_rate"] <= 1.0
+    for figure in found["hybrid"].values():
+        assert 0.0 <= figure["full_rows_rate"] <= 1.0
+        assert 0.0 < figure["text_matched_share"] <= 1.0
+
+
+def test_hybrid_is_measured_against_the_function_as_it_was(results: dict[str, Any]) -> None:
+    found = results["datasets"][QUICK]
+    assert found["before_skipped"] is None
+    assert set(found["hybrid"]) == {"head_office", "seattle_in_stock"}
+    for figure in found["hybrid"].values():
+        same = figure["same_queries"]
+        assert same["queries"] == vectors.QUICK_BEFORE_QUERIES
+        assert same["before_median_ms"] > 0 and same["now_median_ms"] > 0
+
+
+def test_each_phrase_gets_text_matches_now(results: dict[str, Any]) -> None:
+    """Issue 12's descriptions as people type them, embedded by the real local model:
+    each gets full-text matches as head office and as Seattle with in_stock_only; before,
+    "waterproof electrical connectors" got none (no product holds all three words)."""
+    phrases = results["phrases"]["phrases"]
+    assert set(phrases) == set(vectors.PHRASES)
+    for per_phrase in phrases.values():
+        for key in ("head office, now", "Seattle, in_stock_only, now"):
+            assert 0 < per_phrase[key]["text_matches"] <= per_phrase[key]["rows"] <= 20
+    assert phrases["waterproof electrical connectors"]["head office, before"]["text_matches"] == 0
 
 
 def test_the_exact_neighbours_are_those_of_a_brute_force_search(
@@ -120,6 +145,9 @@ def test_markdown_shows_the_figures(results: dict[str, Any]) -> None:
     assert f"| {found['plain']['recall_at_10']:.3f} |" in text
     assert f"{found['plain']['median_ms']:.3f}" in text
     assert "ef_search" in text and "relaxed_order" in text
+    assert "waterproof electrical connectors" in text
+    hybrid = found["hybrid"]["head_office"]
+    assert f"| {vectors._md_cell(hybrid['same_queries']['before_median_ms'])} |" in text
 
 
 def test_plots_write_a_png(results: dict[str, Any], tmp_path: Path) -> None:

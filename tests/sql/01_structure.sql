@@ -48,9 +48,9 @@ select columns_are(
     'retail', 'products',
     array[
         'product_id', 'sku', 'product_name', 'category_id', 'type_id', 'cost', 'base_price', 'gross_margin_percent',
-        'product_description', 'product_type_id'
+        'product_description', 'product_type_id', 'search_document'
     ]::name[],
-    'retail.products has exactly its reference columns'
+    'retail.products has exactly its reference columns, and its stored full-text document'
 );
 select columns_are(
     'retail', 'inventory',
@@ -211,8 +211,8 @@ select results_eq(
             index_.indrelid = to_regclass('retail.products')
             and access_method.amname = 'gin'
     $$,
-    $$ values ('gin', 'mcp_internal.product_search_document(product_name, product_description)') $$,
-    'Products have a GIN full-text index on the same document function that search_products uses'
+    $$ values ('gin', null::text) $$,
+    'Products have one GIN index, a plain one (on the stored search_document, not an expression)'
 );
 
 -- Comments: the model reads them through describe_tables, so every table and column has one
@@ -436,7 +436,7 @@ select functions_are(
     array[
         'audit_entries', 'authenticate_api_key', 'clean_session', 'head_office_principal', 'is_known_principal', 'leading_keyword',
         'login_role_problems', 'open_guarded_cursor', 'principal_is_known', 'principal_label', 'principal_of_role',
-        'principal_role', 'product_search_document', 'record_audit', 'redact_plan', 'refuse_write', 'store_ids_of',
+        'principal_role', 'product_text_matches', 'record_audit', 'redact_plan', 'refuse_write', 'store_ids_of',
         'visible_store_ids'
     ]::name[],
     'Schema mcp_internal holds exactly these helpers (nothing records a binding)'
@@ -477,10 +477,11 @@ select results_eq(
         ('mcp_internal.principal_label'),
         ('mcp_internal.principal_of_role'),
         ('mcp_internal.principal_role'),
+        ('mcp_internal.product_text_matches'),
         ('mcp_internal.record_audit'),
         ('mcp_internal.store_ids_of')
     $$,
-    'Only audit_entries, authenticate_api_key, is_known_principal, login_role_problems, principal_label, principal_of_role, principal_role, record_audit and store_ids_of are SECURITY DEFINER'
+    'Only audit_entries, authenticate_api_key, is_known_principal, login_role_problems, principal_label, principal_of_role, principal_role, product_text_matches, record_audit and store_ids_of are SECURITY DEFINER'
 );
 select is_empty(
     $$
@@ -596,7 +597,7 @@ select is(
             and attribute.attnum > 0
             and not attribute.attisdropped
     ),
-    '6acad8051f31ee429f2c07a4ad20fa17',
+    '223f0745ddfc94668a4fbd0144fcddf3',
     'The retail columns (table, column, type, nullability, position) match the reviewed snapshot'
 );
 

@@ -5,7 +5,7 @@
 -- level security, the dimension and model checks, argument validation and an unknown
 -- principal.
 begin;
-select plan(29);
+select plan(32);
 
 -- The fixture, written as the owner before any binding makes the transaction read-only.
 -- The stored vectors' dimension comes from the column, not from this file. Vectors are
@@ -161,6 +161,54 @@ select ok(
         from mcp.search_products(:'query_a'::vector, query_text => :'name_e', in_stock_only => true) as found
     )),
     'with in_stock_only, a full-text match out of stock at Seattle is left out too'
+);
+-- Descriptions as people type them: any of the words matches, more of them rank higher.
+select is(
+    array(
+        select phrase.query_text
+        from (
+            values ('waterproof electrical connectors'), ('cordless drill for decking'), ('stain to protect a deck')
+        ) as phrase (query_text)
+        where not exists (
+            select from mcp.search_products(:'query_a'::vector, 20, 100, phrase.query_text) as found
+            where found.text_rank is not null
+        )
+    ),
+    array[]::text[],
+    'each of three descriptions as people type them gets full-text matches in the sample catalog, though no product holds all its words'
+);
+select ok(
+    (
+        select product.search_document @@ to_tsquery('english', 'stain & protect & deck')
+        from mcp.search_products(:'query_a'::vector, 20, 100, 'stain to protect a deck') as found
+        inner join retail.products as product on found.product_id = product.product_id
+        where found.text_rank is not null
+        order by found.text_rank desc
+        limit 1
+    ),
+    'the best full-text match holds every word of the query (stop words aside)'
+);
+select is(
+    (
+        select array_agg(found.text_rank order by found.text_rank desc)
+        from mcp.search_products(:'query_a'::vector, 20, 100, 'stain to protect a deck') as found
+        where found.text_rank is not null
+    ),
+    (
+        select array_agg(expected.text_rank order by expected.text_rank desc)
+        from (
+            select
+                (
+                    length(product.search_document)
+                    - length(ts_delete(product.search_document, array['stain', 'protect', 'deck']))
+                    + ts_rank_cd(product.search_document, to_tsquery('english', 'stain | protect | deck'), 32)
+                )::real as text_rank
+            from mcp.search_products(:'query_a'::vector, 20, 100, 'stain to protect a deck') as found
+            inner join retail.products as product on found.product_id = product.product_id
+            where found.text_rank is not null
+        ) as expected
+    ),
+    'text_rank is the number of the query''s words a product holds plus ts_rank_cd below 1'
 );
 select throws_ok(
     $$select * from mcp.search_products('[1, 2, 3]'::vector)$$,
