@@ -124,16 +124,24 @@ begin
             matched.text_rank,
             row_number() over (order by matched.text_position) as text_position
         from (
-            select match.product_id, match.text_rank, match.text_position
-            from mcp_internal.product_text_matches(current_user, search_text) as match
+            -- In rank order first (OFFSET 0 keeps the stock test out of this subquery), so
+            -- that the stock test runs on the best matches until enough are in stock, not
+            -- on every match of a common word.
+            select ordered.product_id, ordered.text_rank, ordered.text_position
+            from (
+                select match.product_id, match.text_rank, match.text_position
+                from mcp_internal.product_text_matches(current_user, search_text) as match
+                order by match.text_position
+                offset 0
+            ) as ordered
             where
                 not in_stock_only
                 or (
                     select true from retail.inventory as stock
-                    where stock.product_id = match.product_id and stock.stock_level > 0
+                    where stock.product_id = ordered.product_id and stock.stock_level > 0
                     limit 1
                 )
-            order by match.text_position
+            order by ordered.text_position
             limit candidate_count
         ) as matched
     ),
