@@ -5,7 +5,7 @@
 -- level security, the dimension and model checks, argument validation and an unknown
 -- principal.
 begin;
-select plan(32);
+select plan(35);
 
 -- The fixture, written as the owner before any binding makes the transaction read-only.
 -- The stored vectors' dimension comes from the column, not from this file. Vectors are
@@ -83,6 +83,31 @@ update retail.inventory as stock set stock_level = 0
 where
     (stock.product_id in (:product_b, :product_e) and stock.store_id = :seattle_store)
     or stock.product_id = :product_c;
+
+-- For the text helper's shortcut: 400 products holding both of two made-up words (as many
+-- as mcp_internal.product_text_matches needs to rank only those) and one holding the
+-- first alone.
+insert into retail.products (
+    sku, product_name, category_id, type_id, cost, base_price, gross_margin_percent, product_description
+)
+select
+    'TIER-' || probe.n as sku,
+    'Tier probe ' || probe.n as product_name,
+    template.category_id,
+    template.type_id,
+    1 as cost,
+    2 as base_price,
+    50 as gross_margin_percent,
+    case when probe.n <= 400 then 'quxtier quxmate number ' || probe.n else 'quxtier alone' end as product_description
+from generate_series(1, 401) as probe (n)
+cross join (
+    select
+        first_product.category_id,
+        first_product.type_id
+    from retail.products as first_product
+    order by first_product.product_id
+    limit 1
+) as template;
 
 -- As Seattle's manager. (Savepoints undo a binding; they are issued through psql's \gexec
 -- because sqlfluff's postgres dialect cannot parse SAVEPOINT.)
@@ -302,6 +327,32 @@ select is(
     array(select found.product_id from mcp.search_products(:'query_a'::vector) as found),
     array[:product_a, :product_b, :product_d, :product_c, :product_g],
     'without in_stock_only, head office finds the products out of stock everywhere as well'
+);
+select is(
+    array(
+        select match.product_id from mcp_internal.product_text_matches(current_user, 'quxtier quxmate') as match
+        order by match.product_id
+    ),
+    array(
+        select product.product_id from retail.products as product
+        where product.sku like 'TIER-%' and product.product_description like '%quxmate%'
+        order by product.product_id
+    ),
+    'when 400 products hold every word, exactly those are ranked: they come before any holding fewer'
+);
+select is(
+    (
+        select match.text_position from mcp_internal.product_text_matches(current_user, 'quxtier quxmate quxnobody') as match
+        inner join retail.products as product on match.product_id = product.product_id
+        where product.product_description = 'quxtier alone'
+    ),
+    401::bigint,
+    'when fewer hold every word, products holding some are ranked too, fewer words lower'
+);
+select is(
+    (select count(*) from mcp_internal.product_text_matches(current_user, 'quxtier quxmate quxnobody')),
+    401::bigint,
+    'and every product holding any of the words is among them'
 );
 select 'rollback to savepoint as_head_office' \gexec
 
