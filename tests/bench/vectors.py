@@ -164,14 +164,15 @@ TUNING_NOTES = (
     "`mcp_internal.product_text_matches`, SECURITY DEFINER, searches it for a known "
     "principal only and returns ranked product ids, which `mcp.search_products` joins "
     "through row level security again (the in-stock test included). Any word of the "
-    "description matches; a product holding more of them ranks higher. The hybrid "
-    "table above measures both functions on the same queries in the same run. What is "
-    "left: the helper reads the row of every match to rank it, a few thousand random heap "
-    "reads for one or two words at a million products (median 3,870 matches on the first "
-    "30 queries, 47 to 69 ms for the helper alone while plain search took 12 ms, with "
-    "other benchmarks on the two cores), so hybrid search misses the 20 ms target there. "
-    "Ranking from an index alone (a table of (word, product) pairs read by index-only "
-    "scans) or fewer matches ranked would cut it.",
+    "description matches; a product holding more of them ranks higher. When at least 400 "
+    "products hold every word, only those are ranked (they are exactly the top of the "
+    "whole ranking, and the search takes at most 400 text candidates); the in-stock test "
+    "runs on the matches in rank order until enough are in stock. The hybrid table above "
+    "measures both functions on the same queries in the same run. What is left: as "
+    "Seattle's manager with in_stock_only, a tenth of the products is in stock at the "
+    "store, so about ten stock probes through row level security are made per text "
+    "candidate kept, and a one-word query still ranks every product holding the word (a "
+    "few thousand at a million): that search misses the 20 ms target; head office meets it.",
 )
 
 # The statement semantic_search_products sends (server/zava_mcp/tools.py), and the same
