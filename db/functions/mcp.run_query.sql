@@ -5,12 +5,20 @@
 -- returns
 --   {"columns": [{"name": ..., "type": ...}], "rows": [[...], ...],
 --    "row_count": n, "truncated": true|false}
--- Rows come from a cursor: at most max_rows + 1 are ever read, and reading stops once
--- the rows' JSON passes max_bytes; truncated says whether rows were left out. Values
--- keep their JSON types (numbers stay numbers, dates are ISO 8601 text). The query runs
--- as the caller, so row level security limits it to the caller's rows. Stacked
--- statements, writes, utility and transaction statements are refused with a clear
--- error. The transaction is left read-only.
+-- At most max_rows + 1 rows are ever read; rows are kept while their JSON (as objects
+-- with the column names) stays within max_bytes; truncated says whether rows were left
+-- out. Values keep their JSON types (numbers stay numbers, dates are ISO 8601 text). The
+-- query runs as the caller, so row level security limits it to the caller's rows.
+-- Stacked statements, writes, utility and transaction statements are refused with a
+-- clear error. The transaction is left read-only.
+--
+-- How: the guard (mcp_internal.open_guarded_cursor) proves the text is exactly one
+-- read-only query by opening a cursor on it, which also gives the column names; the
+-- cursor is closed unread. The query then runs once, as a subquery of one statement
+-- that numbers, measures and aggregates its first max_rows + 1 rows. A cursor never gets
+-- a parallel plan; that statement does, as the same query sent as plain SQL would. A
+-- text proven to be one statement has balanced parentheses, quotes and comments, so it
+-- cannot reach out of the subquery it is placed in.
 set role {{ owner }};
 
 create or replace function mcp.run_query(
@@ -21,21 +29,23 @@ create or replace function mcp.run_query(
 returns jsonb
 language plpgsql
 volatile
--- The cursor is planned for reading all of its rows, as a query is, not for a fast start
--- (PostgreSQL's default for cursors, 10 %): the answer is read whole up to max_rows, and a
--- fast-start plan for an aggregate can cost several times the plan EXPLAIN shows (see the
--- row level security figures in docs/benchmarks.md). A query with LIMIT is still planned
--- for its limit.
-set cursor_tuple_fraction = 1
+-- Parallel workers are chosen below; the setting is restored on return.
+set max_parallel_workers_per_gather from current
 as $$
 declare
-    rows_cursor refcursor;
-    fetched record;
-    fetched_json json;
-    kept_rows json[] := '{}';
-    kept_bytes bigint := 0;
-    truncated boolean := false;
+    body text := mcp_internal.query_without_final_semicolons(query);
+    guard refcursor;
+    shape record;
     column_types text[];
+    column_names text[];
+    -- What a row's JSON object adds to its values: each column's quoted name and colon.
+    names_bytes integer;
+    -- Pieces of the statement the query runs in: the columns as q.c1, q.c2, ...; the
+    -- least their JSON can weigh; the renaming list (c1, c2, ...).
+    row_values text;
+    least_bytes text;
+    renamed text;
+    answer jsonb;
 begin
     if max_rows is null or max_rows not between 1 and 10000 then
         raise exception 'max_rows must be between 1 and 10000, not %', coalesce(max_rows::text, 'null')
@@ -46,59 +56,103 @@ begin
             using errcode = 'invalid_parameter_value';
     end if;
 
-    rows_cursor := mcp_internal.open_guarded_cursor(query, 'mcp.run_query');
+    -- The guard makes the transaction read-only too, but inside the block below, whose
+    -- end gives the transaction back the read-only state it had before the block.
+    perform pg_catalog.set_config('transaction_read_only', 'on', true);
+    begin
+        guard := mcp_internal.open_guarded_cursor(body, 'mcp.run_query');
+    exception when syntax_error then
+        if body = query then
+            raise;
+        end if;
+        body := query;  -- the ";" cut off was inside a string: the text as it came
+        guard := mcp_internal.open_guarded_cursor(body, 'mcp.run_query');
+    end;
+    -- A fetch of no rows runs nothing (but a data-modifying WITH, which is then refused),
+    -- yet gives "shape" the columns' names (with nulls); json keeps duplicate and unnamed
+    -- columns in order.
+    begin
+        fetch relative 0 from guard into shape;
+    exception when read_only_sql_transaction then
+        perform mcp_internal.refuse_write('mcp.run_query', sqlerrm);
+    end;
+    close guard;
+    select coalesce(array_agg(field.key order by field.position), '{}'),
+           coalesce(sum(octet_length(to_json(field.key)::text) + 1), 0)
+    into column_names, names_bytes
+    from json_each(to_json(shape)) with ordinality as field (key, value, position);
 
-    -- The column types, from the same single statement prepared (not run) under a
-    -- name of our own; it is deallocated at once, so nothing stays in the session.
+    -- The column types, from the same statement prepared (not run) under a name of our
+    -- own; it is deallocated at once, so nothing stays in the session.
     if exists (select from pg_catalog.pg_prepared_statements where name = 'mcp_run_query_columns') then
         deallocate mcp_run_query_columns;
     end if;
-    execute 'prepare mcp_run_query_columns as ' || query;
+    execute 'prepare mcp_run_query_columns as ' || body;
     select array(select pg_catalog.format_type(result_type, null) from unnest(statement.result_types) as result_type)
     into column_types
     from pg_catalog.pg_prepared_statements as statement
     where statement.name = 'mcp_run_query_columns';
     deallocate mcp_run_query_columns;
 
+    -- Parallel workers for a caller who sees every store, whose queries read whole
+    -- tables as the administrator's do. A store manager's rows are one store's, but
+    -- PostgreSQL cannot know that from the policies' store list (it guesses ten stores'
+    -- worth) and picks parallel scans that ran two to three times slower than the
+    -- serial plan on the benchmarks' data.
+    if mcp.current_principal() is distinct from mcp_internal.head_office_principal() then
+        perform pg_catalog.set_config('max_parallel_workers_per_gather', '0', true);
+    end if;
+
+    select coalesce(string_agg(format('q.c%s', n), ', ' order by n), ''),
+           coalesce(string_agg(format('coalesce(pg_catalog.pg_column_size(q.c%s), 0) / 16', n), ' + ' order by n), '0'),
+           coalesce('(' || string_agg(format('c%s', n), ', ' order by n) || ')', '')
+    into row_values, least_bytes, renamed
+    from generate_series(1, cardinality(column_types)) as n;
+
+    -- The rows as JSON arrays, numbered and measured in the query's order; the columns
+    -- are renamed c1, c2, ... so that duplicate and unnamed ones can be listed. Rows
+    -- past max_rows + 1 are never read. A row's JSON is made only while the rows so far
+    -- may still fit: a value's JSON text is never shorter than a sixteenth of its
+    -- stored size (pg_column_size), so rows past the point where those sixteenths
+    -- alone exceed max_bytes cannot be kept, and a query of huge rows costs the reading
+    -- of them, not their JSON.
     begin
-        loop
-            fetch rows_cursor into fetched;
-            exit when not found;
-            if cardinality(kept_rows) = max_rows then
-                truncated := true;
-                exit;
-            end if;
-            fetched_json := to_json(fetched);
-            kept_bytes := kept_bytes + octet_length(fetched_json::text);
-            if kept_bytes > max_bytes then
-                truncated := true;
-                exit;
-            end if;
-            kept_rows := kept_rows || fetched_json;
-        end loop;
+        execute format(
+            $answer$
+            select jsonb_build_object(
+                'rows', coalesce(json_agg(measured.row_json order by measured.position)
+                    filter (where measured.kept), '[]'),
+                'row_count', count(*) filter (where measured.kept),
+                'truncated', coalesce(bool_or(not measured.kept), false))
+            from (
+                select row_json, position,
+                       position <= %1$s and least_so_far <= %2$s
+                       and sum(octet_length(row_json::text) + %3$s) over (rows unbounded preceding) <= %2$s as kept
+                from (
+                    select case when least_so_far <= %2$s then pg_catalog.json_build_array(%4$s) end as row_json,
+                           position, least_so_far
+                    from (
+                        select q.*, row_number() over running as position,
+                               sum(%5$s) over running as least_so_far
+                        from (select * from (
+%6$s
+                        ) as q %7$s limit %8$s) as q
+                        window running as (rows unbounded preceding)
+                    ) as q
+                ) as made
+            ) as measured
+            $answer$,
+            max_rows, max_bytes, names_bytes, row_values, least_bytes, body, renamed, max_rows + 1)
+        into answer;
     exception when read_only_sql_transaction then
         perform mcp_internal.refuse_write('mcp.run_query', sqlerrm);
     end;
-    close rows_cursor;
 
-    -- After the last fetch, "fetched" holds the column names even when no row came back
-    -- (with null values), and json keeps duplicate and unnamed columns in order.
-    return jsonb_build_object(
-        'columns', (
-            select coalesce(jsonb_agg(jsonb_build_object('name', field.key, 'type', column_types[field.position])
-                                      order by field.position), '[]')
-            from json_each(to_json(fetched)) with ordinality as field (key, value, position)
-        ),
-        'rows', (
-            select coalesce(jsonb_agg(
-                (select jsonb_agg(field.value order by field.position)
-                 from json_each(kept.row_object) with ordinality as field (key, value, position))
-                order by kept.position), '[]')
-            from unnest(kept_rows) with ordinality as kept (row_object, position)
-        ),
-        'row_count', cardinality(kept_rows),
-        'truncated', truncated
-    );
+    return answer || jsonb_build_object('columns', (
+        select coalesce(jsonb_agg(jsonb_build_object('name', column_name, 'type', column_types[position])
+                                  order by position), '[]')
+        from unnest(column_names) with ordinality as listed (column_name, position)
+    ));
 end;
 $$;
 

@@ -436,7 +436,7 @@ select functions_are(
     array[
         'audit_entries', 'authenticate_api_key', 'clean_session', 'head_office_principal', 'is_known_principal', 'leading_keyword',
         'login_role_problems', 'open_guarded_cursor', 'principal_is_known', 'principal_label', 'principal_of_role',
-        'principal_role', 'product_text_matches', 'record_audit', 'redact_plan', 'refuse_write', 'store_ids_of',
+        'principal_role', 'product_text_matches', 'query_without_final_semicolons', 'record_audit', 'redact_plan', 'refuse_write', 'store_ids_of',
         'visible_store_ids'
     ]::name[],
     'Schema mcp_internal holds exactly these helpers (nothing records a binding)'

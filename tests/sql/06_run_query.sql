@@ -5,7 +5,7 @@
 -- mcp_internal.leading_keyword), the read-only transaction it leaves behind, and row
 -- level security applied to the caller's query.
 begin;
-select plan(59);
+select plan(68);
 
 -- The owner's view, computed before any binding makes the transaction read-only.
 select store.store_id as seattle_store
@@ -15,6 +15,7 @@ select count(*) as seattle_orders
 from retail.orders as sale
 where sale.store_id = :seattle_store \gset
 select count(*) as all_stores from retail.stores \gset
+select current_setting('max_parallel_workers_per_gather') as default_workers \gset
 
 -- mcp_internal.leading_keyword: the first keyword after white space, parentheses and comments.
 select is(
@@ -103,10 +104,25 @@ select is(
     jsonb_build_array(jsonb_build_array(:seattle_store)),
     'Seattle''s manager sees orders of no store but Seattle'
 );
+select is(
+    mcp.run_query('select current_setting(''max_parallel_workers_per_gather'') as workers') -> 'rows' -> 0 ->> 0,
+    '0',
+    'a store manager''s query gets no parallel workers (PostgreSQL misjudges the share a policy keeps)'
+);
+select is(
+    current_setting('max_parallel_workers_per_gather'),
+    :'default_workers',
+    'the setting is the session''s again once mcp.run_query has returned'
+);
 select 'rollback to savepoint as_seattle' \gexec
 
 -- Everything below runs as head office.
 select mcp.bind_principal('00000000-0000-0000-0000-000000000000');
+select is(
+    mcp.run_query('select current_setting(''max_parallel_workers_per_gather'') as workers') -> 'rows' -> 0 ->> 0,
+    :'default_workers',
+    'head office''s query may use the parallel workers plain SQL may use'
+);
 
 -- The shape of the answer.
 select is(
@@ -393,6 +409,45 @@ select throws_ok(
     '42501',
     'mcp.run_query only reads: the query tried to write (a data-modifying WITH (INSERT, UPDATE, DELETE, MERGE) or a function that writes)',
     'a data-modifying CTE is refused because the transaction is read-only'
+);
+
+-- A query is run as the subquery of one statement: a final semicolon, and comments after
+-- it, are cut off first; a semicolon in a string is not.
+select is(
+    mcp.run_query(e'select 1 as n; -- done\n/* with ; inside */;\n') -> 'rows',
+    '[[1]]'::jsonb,
+    'a final semicolon followed by comments and more semicolons is accepted'
+);
+select is(
+    mcp.run_query($$select '; --' as s$$) -> 'rows',
+    '[["; --"]]'::jsonb,
+    'a semicolon inside a string that looks like the start of a comment is kept'
+);
+select is(
+    mcp.run_query('select 1 as n -- a comment; without newline') -> 'rows',
+    '[[1]]'::jsonb,
+    'a line comment at the very end cannot swallow what the query is placed in'
+);
+select throws_ok(
+    $$select mcp.run_query('select 1) as q, (select 2')$$,
+    '42601',
+    null,
+    'a text that would close the subquery it is placed in is refused: alone, it does not parse'
+);
+select is(
+    mcp_internal.query_without_final_semicolons('select 1; select 2'),
+    'select 1; select 2',
+    'a semicolon followed by a statement is not cut (the guard refuses the stack)'
+);
+
+-- Huge rows: rows are kept while their JSON fits in max_bytes, and the answer says more exist.
+select results_eq(
+    $$select (answer ->> 'row_count')::integer, (answer ->> 'truncated')::boolean,
+             octet_length(answer -> 'rows' -> 0 ->> 0)
+      from mcp.run_query('select repeat(''x'', 200000) as filler from generate_series(1, 200)', 100, 300000)
+          as answer$$,
+    $$values (1, true, 200000)$$,
+    'of 200 rows of 200,000 characters, the one that fits in 300,000 bytes is kept and the answer is truncated'
 );
 
 select * from finish();
