@@ -56,67 +56,65 @@ begin
             using errcode = 'invalid_parameter_value';
     end if;
 
-    -- The guard makes the transaction read-only too, but inside the block below, whose
-    -- end gives the transaction back the read-only state it had before the block.
-    perform pg_catalog.set_config('transaction_read_only', 'on', true);
-    begin
+    if body = query then
         guard := mcp_internal.open_guarded_cursor(body, 'mcp.run_query');
-    exception when syntax_error then
-        if body = query then
-            raise;
-        end if;
-        body := query;  -- the ";" cut off was inside a string: the text as it came
-        guard := mcp_internal.open_guarded_cursor(body, 'mcp.run_query');
-    end;
-    -- A fetch of no rows runs nothing (but a data-modifying WITH, which is then refused),
-    -- yet gives "shape" the columns' names (with nulls); json keeps duplicate and unnamed
-    -- columns in order.
+    else
+        -- The guard makes the transaction read-only, but inside this block, whose end
+        -- gives the transaction back the read-only state it had before: so first here.
+        perform pg_catalog.set_config('transaction_read_only', 'on', true);
+        begin
+            guard := mcp_internal.open_guarded_cursor(body, 'mcp.run_query');
+        exception when syntax_error then
+            body := query;  -- the ";" cut off was inside a string: the text as it came
+            guard := mcp_internal.open_guarded_cursor(body, 'mcp.run_query');
+        end;
+    end if;
+
     begin
+        -- A fetch of no rows runs nothing (but a data-modifying WITH, which is then refused),
+        -- yet gives "shape" the columns' names (with nulls); json keeps duplicate and unnamed
+        -- columns in order.
         fetch relative 0 from guard into shape;
-    exception when read_only_sql_transaction then
-        perform mcp_internal.refuse_write('mcp.run_query', sqlerrm);
-    end;
-    close guard;
-    select coalesce(array_agg(field.key order by field.position), '{}'),
-           coalesce(sum(octet_length(to_json(field.key)::text) + 1), 0)
-    into column_names, names_bytes
-    from json_each(to_json(shape)) with ordinality as field (key, value, position);
+        close guard;
+        select coalesce(array_agg(field.key order by field.position), '{}'),
+               coalesce(sum(octet_length(to_json(field.key)::text) + 1), 0)
+        into column_names, names_bytes
+        from json_each(to_json(shape)) with ordinality as field (key, value, position);
 
-    -- The column types, from the same statement prepared (not run) under a name of our
-    -- own; it is deallocated at once, so nothing stays in the session.
-    if exists (select from pg_catalog.pg_prepared_statements where name = 'mcp_run_query_columns') then
+        -- The column types, from the same statement prepared (not run) under a name of our
+        -- own; it is deallocated at once, so nothing stays in the session.
+        if exists (select from pg_catalog.pg_prepared_statements where name = 'mcp_run_query_columns') then
+            deallocate mcp_run_query_columns;
+        end if;
+        execute 'prepare mcp_run_query_columns as ' || body;
+        select array(select pg_catalog.format_type(result_type, null) from unnest(statement.result_types) as result_type)
+        into column_types
+        from pg_catalog.pg_prepared_statements as statement
+        where statement.name = 'mcp_run_query_columns';
         deallocate mcp_run_query_columns;
-    end if;
-    execute 'prepare mcp_run_query_columns as ' || body;
-    select array(select pg_catalog.format_type(result_type, null) from unnest(statement.result_types) as result_type)
-    into column_types
-    from pg_catalog.pg_prepared_statements as statement
-    where statement.name = 'mcp_run_query_columns';
-    deallocate mcp_run_query_columns;
 
-    -- Parallel workers for a caller who sees every store, whose queries read whole
-    -- tables as the administrator's do. A store manager's rows are one store's, but
-    -- PostgreSQL cannot know that from the policies' store list (it guesses ten stores'
-    -- worth) and picks parallel scans that ran two to three times slower than the
-    -- serial plan on the benchmarks' data.
-    if mcp.current_principal() is distinct from mcp_internal.head_office_principal() then
-        perform pg_catalog.set_config('max_parallel_workers_per_gather', '0', true);
-    end if;
+        -- Parallel workers for a caller who sees every store, whose queries read whole
+        -- tables as the administrator's do. A store manager's rows are one store's, but
+        -- PostgreSQL cannot know that from the policies' store list (it guesses ten stores'
+        -- worth) and picks parallel scans that ran two to three times slower than the
+        -- serial plan on the benchmarks' data.
+        if mcp.current_principal() is distinct from mcp_internal.head_office_principal() then
+            perform pg_catalog.set_config('max_parallel_workers_per_gather', '0', true);
+        end if;
 
-    select coalesce(string_agg(format('q.c%s', n), ', ' order by n), ''),
-           coalesce(string_agg(format('coalesce(pg_catalog.pg_column_size(q.c%s), 0) / 16', n), ' + ' order by n), '0'),
-           coalesce('(' || string_agg(format('c%s', n), ', ' order by n) || ')', '')
-    into row_values, least_bytes, renamed
-    from generate_series(1, cardinality(column_types)) as n;
+        select coalesce(string_agg(format('q.c%s', n), ', ' order by n), ''),
+               coalesce(string_agg(format('coalesce(pg_catalog.pg_column_size(q.c%s), 0) / 16', n), ' + ' order by n), '0'),
+               coalesce('(' || string_agg(format('c%s', n), ', ' order by n) || ')', '')
+        into row_values, least_bytes, renamed
+        from generate_series(1, cardinality(column_types)) as n;
 
-    -- The rows as JSON arrays, numbered and measured in the query's order; the columns
-    -- are renamed c1, c2, ... so that duplicate and unnamed ones can be listed. Rows
-    -- past max_rows + 1 are never read. A row's JSON is made only while the rows so far
-    -- may still fit: a value's JSON text is never shorter than a sixteenth of its
-    -- stored size (pg_column_size), so rows past the point where those sixteenths
-    -- alone exceed max_bytes cannot be kept, and a query of huge rows costs the reading
-    -- of them, not their JSON.
-    begin
+        -- The rows as JSON arrays, numbered and measured in the query's order; the columns
+        -- are renamed c1, c2, ... so that duplicate and unnamed ones can be listed. Rows
+        -- past max_rows + 1 are never read. A row's JSON is made only while the rows so far
+        -- may still fit: a value's JSON text is never shorter than a sixteenth of its
+        -- stored size (pg_column_size), so rows past the point where those sixteenths
+        -- alone exceed max_bytes cannot be kept, and a query of huge rows costs the reading
+        -- of them, not their JSON.
         execute format(
             $answer$
             select jsonb_build_object(
