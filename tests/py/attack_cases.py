@@ -172,6 +172,18 @@ for sql, expect, message in [
     ("-- select 1", REFUSED, NEEDS_QUERY),
     ("   \n\t  ", REFUSED, NEEDS_QUERY),
     ("select 1 \\; delete from retail.orders", REFUSED, 'syntax error at or near "\\"'),
+    # run_query places the text in parentheses: a text that would close them first.
+    (
+        "select 1) as q; delete from retail.orders; select * from (select 1",
+        REFUSED,
+        "syntax error",
+    ),
+    ("select 1) as q, (select 2", REFUSED, "syntax error"),
+    (
+        "select 1) as q cross join generate_series(1, 100000000) as g, (select 1",
+        REFUSED,
+        "syntax error",
+    ),
 ]:
     query(STACKED, "P4", sql, expect, message)
 
@@ -190,6 +202,9 @@ for sql, rows in [
     ),
     ("select 1 as one;", [[1]]),
     ("select 1 as one;;;", [[1]]),
+    ("select 1 as one; -- done\n/* ; */ ;", [[1]]),
+    ("select '; --' as payload", [["; --"]]),
+    ("select 1 as one --", [[1]]),
 ]:
     query(STACKED, "P4", sql, ANSWERED, rows=rows)
 
