@@ -1,9 +1,10 @@
 """Family 5: the same questions to the MCP servers users would pick instead of ours.
 
 Same questions, same data, same client (the official MCP Python SDK over Streamable HTTP
-on loopback), one run: `select 1`, top 10 products by revenue last quarter (overhead.py's
-SQL) and describing three tables (orders, order_items, products), at 1, 8 and 32 clients,
-as head office and as Seattle's store manager. For each server: calls/s, median, p95,
+on loopback; over SSE to the one peer that serves no other HTTP transport), one run:
+`select 1`, top 10 products by revenue last quarter (overhead.py's SQL) and describing
+three tables (orders, order_items, products), at 1, 8 and 32 clients, as head office and
+as Seattle's store manager. For each server: calls/s, median, p95,
 CPU per call of the server's processes and of its database backends (from /proc), and
 its memory (the PSS of all its processes, from /proc/PID/smaps_rollup). Ours is
 `zava-mcp serve`, stateless, with an API key per principal, on the benchmark database.
@@ -39,14 +40,29 @@ the reason, never as beaten:
   store manager is its own mechanism: the `x-rls-user-id` header, which it puts in the
   session setting app.current_rls_user_id, read by its per-row EXISTS policies on the
   store-scoped tables of the copy (measure.reference_policy, the design rls.py measures).
-- Postgres MCP Pro (`postgres-mcp` 0.3.0) needs Python >= 3.12: skipped when no working
-  python3.12 or python3.13 is on PATH, and not driven by this benchmark yet otherwise.
+- Crystal DBA's Postgres MCP Pro (`postgres-mcp` 0.3.0), which needs Python >= 3.12: a
+  working python3.13 or python3.12 on PATH, else under pyenv's versions directory
+  ($PYENV_ROOT, default ~/.pyenv: versions/3.1x.y/bin/python3.1x), each run to check it;
+  skipped when there is none. The benchmark makes a venv with it
+  (<peers dir>/postgres-mcp-venv, stamped with that Python and the requirements below)
+  and installs `postgres-mcp==0.3.0 --no-deps`, then its requirements but two: its pin
+  pglast==7.2.0 is not served (7.22 parses the same), and it imports
+  mcp.server.fastmcp, which mcp 2 removed (so mcp<2). Run as
+  `postgres-mcp --access-mode restricted --transport sse --sse-host 127.0.0.1
+  --sse-port P` (restricted: read-only transactions and its own SQL checker; 0.3.0
+  serves stdio or SSE only, so our client reaches it over the SDK's SSE transport), its
+  database URL in DATABASE_URI; tools execute_sql and get_object_details, one table per
+  call, so describing three tables is three calls, counted as one answer. Role
+  zava_peer_postgres_mcp: login, SELECT on retail, no BYPASSRLS; a policy on the
+  copy's row-secured tables lets it read every row (it has no principals); its store
+  manager is the same SQL with a hand-written `ord.store_id = 1`, as Toolbox's.
 
 `--quick` measures 1 and 4 clients, a few calls each, on the small quick database.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import hashlib
@@ -69,6 +85,7 @@ import overhead
 import psycopg
 import rls
 from mcp import Client
+from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -95,6 +112,20 @@ TOOLBOX_VERSION = "1.12.0"
 TOOLBOX_PACKAGE = f"@toolbox-sdk/server-linux-x64@{TOOLBOX_VERSION}"
 TOOLBOX_ROLE = "zava_peer_toolbox"
 REFERENCE_ROLE = "zava_peer_reference"
+POSTGRES_MCP_VERSION = "0.3.0"
+POSTGRES_MCP_ROLE = "zava_peer_postgres_mcp"
+# postgres-mcp 0.3.0's own requirements (its package metadata), installed after it with
+# --no-deps, but two: its pin pglast==7.2.0 is not served and 7.22 parses the same; and
+# it imports mcp.server.fastmcp, which mcp 2 removed.
+POSTGRES_MCP_REQUIREMENTS = (
+    "attrs>=25.3.0",
+    "humanize>=4.8.0",
+    "instructor>=1.7.9",
+    "mcp[cli]>=1.5.0,<2",
+    "psycopg-pool>=3.2.6",
+    "psycopg[binary]>=3.2.6",
+    "pglast==7.22",
+)
 # Toolbox refuses an empty password; the benchmark's PostgreSQL trusts its socket anyway.
 PEER_PASSWORD = "zava-bench-peer"
 OURS = "zava-mcp"
@@ -136,22 +167,47 @@ class Server:
     headers: dict[str, dict[str, str]] = field(default_factory=dict)
     skipped: str | None = None
     version: str = ""
+    transport: str = "streamable-http"
 
-    def call(self, question: str, principal: str) -> tuple[str, dict[str, Any]]:
-        """(tool, arguments) asking `question` as `principal`."""
+    def calls(self, question: str, principal: str) -> list[tuple[str, dict[str, Any]]]:
+        """The (tool, arguments) calls asking `question` as `principal`: one, but three for
+        a server whose tool describes one table per call."""
         manager = principal == "store manager"
+        text = TOP_10_ONE_STORE if manager else TOP_10
+        text = "select 1" if question == "select 1" else text
+        if self.name == POSTGRES_MCP:
+            if question == "describe three tables":
+                return [
+                    (
+                        "get_object_details",
+                        {"schema_name": "retail", "object_name": table, "object_type": "table"},
+                    )
+                    for table in DESCRIBED
+                ]
+            return [("execute_sql", {"sql": text})]
         if self.name == TOOLBOX:
             if question == "describe three tables":
-                return "list_tables", {"table_names": ",".join(DESCRIBED)}
-            text = TOP_10_ONE_STORE if manager else TOP_10
-            return "execute_sql", {"sql": "select 1" if question == "select 1" else text}
+                return [("list_tables", {"table_names": ",".join(DESCRIBED)})]
+            return [("execute_sql", {"sql": text})]
         # Ours and the reference sample: the same tools; their principals filter.
         if question == "describe three tables":
             names = list(DESCRIBED) if self.name == OURS else [f"retail.{t}" for t in DESCRIBED]
-            return "get_multiple_table_schemas", {"table_names": names}
-        return "execute_sales_query", {
-            "postgresql_query": "select 1" if question == "select 1" else TOP_10
-        }
+            return [("get_multiple_table_schemas", {"table_names": names})]
+        return [
+            (
+                "execute_sales_query",
+                {"postgresql_query": "select 1" if question == "select 1" else TOP_10},
+            )
+        ]
+
+    def connect(self, principal: str) -> Any:
+        """A client transport to the server, with the principal's headers."""
+        headers = self.headers[principal]
+        if self.transport == "sse":
+            return sse_client(self.url, headers=headers, timeout=60)
+        return streamable_http_client(
+            self.url, http_client=httpx2.AsyncClient(headers=headers, timeout=60)
+        )
 
 
 def text_of(result: Any) -> str:
@@ -171,10 +227,26 @@ def rows_of(server: Server, result: Any) -> list[list[Any]]:
         rows = result.structured_content["rows"]
     elif server.name == REFERENCE:
         rows = json.loads(text_of(result))["r"]
+    elif server.name == POSTGRES_MCP:
+        # A Python list of dicts as text, Decimal('…') for numerics.
+        rows = [list(row.values()) for row in python_literal(text_of(result))]
     else:
         # Toolbox: one text part per row, each a JSON object.
         rows = [list(json.loads(part.text).values()) for part in result.content]
     return [[name, round(float(Decimal(str(revenue))), 2)] for name, revenue in rows]
+
+
+def python_literal(text: str) -> Any:
+    """A Python literal as postgres-mcp prints it, its Decimal('…') calls read as strings
+    (never evaluated)."""
+
+    class Decimals(ast.NodeTransformer):
+        def visit_Call(self, node: ast.Call) -> ast.AST:
+            if isinstance(node.func, ast.Name) and node.func.id == "Decimal" and node.args:
+                return node.args[0]
+            return node
+
+    return ast.literal_eval(Decimals().visit(ast.parse(text, mode="eval")))
 
 
 # --- the copy of the database the peers read, and their roles ---
@@ -194,7 +266,11 @@ def peers_copy(settings: Settings, admin_url: str) -> tuple[str, str]:
                 sql.Identifier(name), sql.Identifier(source)
             )
         )
-        for role, extra in ((TOOLBOX_ROLE, "bypassrls"), (REFERENCE_ROLE, "nobypassrls")):
+        for role, extra in (
+            (TOOLBOX_ROLE, "bypassrls"),
+            (REFERENCE_ROLE, "nobypassrls"),
+            (POSTGRES_MCP_ROLE, "nobypassrls"),
+        ):
             exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
             verb = "alter" if exists else "create"
             conn.execute(
@@ -236,7 +312,15 @@ def peers_copy(settings: Settings, admin_url: str) -> tuple[str, str]:
                     sql.Identifier(REFERENCE_ROLE),
                 )
             )
-        for role in (TOOLBOX_ROLE, REFERENCE_ROLE):
+            # postgres-mcp has no principals and no BYPASSRLS: it reads every row.
+            conn.execute(
+                sql.SQL("create policy {} on {} for select to {} using (true)").format(
+                    sql.Identifier("postgres-mcp reads every row: it has no principals"),
+                    sql.Identifier("retail", table),
+                    sql.Identifier(POSTGRES_MCP_ROLE),
+                )
+            )
+        for role in (TOOLBOX_ROLE, REFERENCE_ROLE, POSTGRES_MCP_ROLE):
             conn.execute(
                 sql.SQL("grant connect on database {} to {}").format(
                     sql.Identifier(name), sql.Identifier(role)
@@ -322,9 +406,15 @@ def reference_sample() -> tuple[Path | None, str]:
 
 
 def python_312() -> str | None:
-    """A working Python >= 3.12 on PATH (a pyenv shim that refuses to run does not count)."""
-    for name in ("python3.13", "python3.12"):
-        found = shutil.which(name)
+    """A working Python >= 3.12: python3.13 or python3.12 on PATH, else one under pyenv's
+    versions directory ($PYENV_ROOT, default ~/.pyenv), each run to check it (a pyenv shim
+    that refuses to run does not count)."""
+    versions = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    candidates = [shutil.which(name) for name in ("python3.13", "python3.12")]
+    candidates += sorted(
+        (str(path) for path in versions.glob("3.1[2-9]*/bin/python3.1[2-9]")), reverse=True
+    )
+    for found in candidates:
         if found is None:
             continue
         check = subprocess.run(
@@ -333,6 +423,50 @@ def python_312() -> str | None:
         if check.returncode == 0:
             return found
     return None
+
+
+def postgres_mcp_binary() -> tuple[Path | None, str]:
+    """postgres-mcp's entry point in its venv (<peers dir>/postgres-mcp-venv), made with a
+    Python >= 3.12 when missing or when that Python or the requirements changed."""
+    python = python_312()
+    if python is None:
+        return None, (
+            f"postgres-mcp {POSTGRES_MCP_VERSION} needs Python >= 3.12 and none was found "
+            "(python3.13 or python3.12 on PATH, or under $PYENV_ROOT/versions)"
+        )
+    venv = peers_dir() / "postgres-mcp-venv"
+    venv_python = venv / "bin" / "python"
+    stamp = venv / "installed-from"
+    package = f"postgres-mcp=={POSTGRES_MCP_VERSION}"
+    wanted = "\n".join([python, f"{package} --no-deps", *POSTGRES_MCP_REQUIREMENTS])
+    if not stamp.exists() or stamp.read_text() != wanted:
+        subprocess.run([python, "-m", "venv", "--clear", str(venv)], check=True)
+        for requirements in (["--no-deps", package], list(POSTGRES_MCP_REQUIREMENTS)):
+            done = subprocess.run(
+                [venv_python, "-m", "pip", "install", "-q", *requirements],
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
+            if done.returncode != 0:
+                return None, (
+                    f"pip install {' '.join(requirements)} failed: {done.stderr.strip()[-200:]}"
+                )
+        stamp.write_text(wanted)
+    version = subprocess.run(
+        [
+            venv_python,
+            "-c",
+            "import importlib.metadata as m, platform; "
+            "print(', '.join(f'{p} {m.version(p)}' for p in ('postgres-mcp', 'mcp', 'pglast')),"
+            " f'(Python {platform.python_version()})')",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if not version.stdout.startswith(f"postgres-mcp {POSTGRES_MCP_VERSION},"):
+        return None, f"{venv} does not hold {package}: {version.stdout.strip()}"
+    return venv / "bin" / "postgres-mcp", version.stdout.strip()
 
 
 def base_env() -> dict[str, str]:
@@ -347,9 +481,12 @@ def started(
 ) -> Iterator[None]:
     port = measure.free_port()
     command = [part.replace("{port}", str(port)) for part in command]
-    server.url = f"http://127.0.0.1:{port}/mcp"
+    # An SSE endpoint answers with a stream that never ends: its message path is probed.
+    path, probe = ("/sse", "/messages/") if server.transport == "sse" else ("/mcp", "/mcp")
+    server.url = f"http://127.0.0.1:{port}{path}"
     log = f"bench-peer-{server.name.replace(' ', '-')}.log"
-    with measure.server_process(command, env, server.url, log_name=log, **kwargs) as pid:
+    probe_url = f"http://127.0.0.1:{port}{probe}"
+    with measure.server_process(command, env, probe_url, log_name=log, **kwargs) as pid:
         server.pid = pid
         yield
 
@@ -379,7 +516,12 @@ def all_servers(settings: Settings, admin_url: str, copy_name: str) -> Iterator[
         database=copy_name,
     )
     postgres_mcp = Server(
-        POSTGRES_MCP, role="-", bypasses_rls="-", store_manager="-", database=copy_name
+        POSTGRES_MCP,
+        role=f"{POSTGRES_MCP_ROLE}: login, SELECT on retail; `--access-mode restricted`",
+        bypasses_rls="no (a policy lets it read every row: it has no principals)",
+        store_manager=f"the same SQL with a hand-written `ord.store_id = {SEATTLE_STORE_ID}`",
+        database=copy_name,
+        transport="sse",
     )
     servers = [ours, toolbox, reference, postgres_mcp]
     keys = {
@@ -387,7 +529,7 @@ def all_servers(settings: Settings, admin_url: str, copy_name: str) -> Iterator[
         for principal, who in zip(PRINCIPALS, (measure.HEAD_OFFICE, measure.SEATTLE), strict=True)
     }
     ours.headers = {p: {"Authorization": f"Bearer {key}"} for p, key in keys.items()}
-    toolbox.headers = {p: {} for p in PRINCIPALS}
+    toolbox.headers = postgres_mcp.headers = {p: {} for p in PRINCIPALS}
     reference.headers = {
         "head office": {"x-rls-user-id": measure.HEAD_OFFICE},
         "store manager": {"x-rls-user-id": measure.SEATTLE},
@@ -438,33 +580,66 @@ def all_servers(settings: Settings, admin_url: str, copy_name: str) -> Iterator[
             }
             command = [str(python), "-c", REFERENCE_LAUNCHER, "{port}"]
             stack.enter_context(started(reference, command, env, cwd=checkout))
-        found = python_312()
-        postgres_mcp.skipped = (
-            f"a Python >= 3.12 was found ({found}) but this benchmark does not drive "
-            "postgres-mcp yet"
-            if found
-            else "postgres-mcp 0.3.0 needs Python >= 3.12 and no working python3.12 or "
-            "python3.13 is on PATH"
-        )
+        binary, postgres_mcp.version = postgres_mcp_binary()
+        if binary is None:
+            postgres_mcp.skipped = postgres_mcp.version
+        else:
+            url = make_conninfo(
+                host=host,
+                port=port,
+                dbname=copy_name,
+                user=POSTGRES_MCP_ROLE,
+                password=PEER_PASSWORD,
+            )
+            env = base_env() | {"DATABASE_URI": url}
+            command = [str(binary), "--access-mode", "restricted", "--transport", "sse"]
+            command += ["--sse-host", "127.0.0.1", "--sse-port", "{port}"]
+            stack.enter_context(started(postgres_mcp, command, env))
         yield servers
 
 
 # --- measuring ---
 
 
-async def one_call(server: Server, question: str, principal: str) -> Any:
-    tool, arguments = server.call(question, principal)
-    async with Client(
-        streamable_http_client(
-            server.url,
-            http_client=httpx2.AsyncClient(headers=server.headers[principal], timeout=120),
-        )
-    ) as client:
+async def asked(client: Client, server: Server, question: str, principal: str) -> list[Any]:
+    """The results of asking `question` as `principal`: an error result, or an error as
+    text, raises."""
+    results = []
+    for tool, arguments in server.calls(question, principal):
         result = await client.call_tool(tool, arguments)
-    if result.is_error:
-        raise RuntimeError(f"{server.name}: {tool} refused: {text_of(result)[:300]}")
-    refuse_error_text(result)
-    return result
+        if result.is_error:
+            raise RuntimeError(f"{server.name}: {tool} refused: {text_of(result)[:300]}")
+        refuse_error_text(result)
+        results.append(result)
+    return results
+
+
+async def one_call(server: Server, question: str, principal: str) -> list[Any]:
+    async with Client(server.connect(principal)) as client:
+        return await asked(client, server, question, principal)
+
+
+async def question_level(
+    server: Server, question: str, principal: str, level: int, calls: int, warm_up: int
+) -> dict[str, Any]:
+    """measure.mcp_levels at one level, through the server's own transport and for a
+    question that may take several tool calls: each of the `level` clients is an MCP
+    session of its own, opened before the clock starts; a call in the figures is one
+    question answered."""
+    async with contextlib.AsyncExitStack() as stack:
+        free = asyncio.Queue[Client]()
+        for _ in range(level):
+            free.put_nowait(await stack.enter_async_context(Client(server.connect(principal))))
+
+        async def call() -> None:
+            client = await free.get()
+            try:
+                await asked(client, server, question, principal)
+            finally:
+                free.put_nowait(client)
+
+        counters = measure.counters_for(server.database, server.pid)
+        return await measure.measure_level(call, level, calls, warm_up, counters)
 
 
 def check_answers(servers: list[Server]) -> dict[str, Any]:
@@ -475,15 +650,14 @@ def check_answers(servers: list[Server]) -> dict[str, Any]:
         tops = {}
         for server in servers:
             described = asyncio.run(one_call(server, "describe three tables", principal))
-            missing = [t for t in DESCRIBED if t not in text_of(described)]
+            missing = [t for t in DESCRIBED if t not in "".join(map(text_of, described))]
             if missing:
                 raise RuntimeError(f"{server.name} did not describe {missing}")
-            one = asyncio.run(one_call(server, "select 1", principal))
+            (one,) = asyncio.run(one_call(server, "select 1", principal))
             if "1" not in text_of(one):
                 raise RuntimeError(f"{server.name}: select 1 answered {text_of(one)[:200]}")
-            tops[server.name] = rows_of(
-                server, asyncio.run(one_call(server, "top 10 products last quarter", principal))
-            )
+            (top,) = asyncio.run(one_call(server, "top 10 products last quarter", principal))
+            tops[server.name] = rows_of(server, top)
         first = next(iter(tops.values()))
         if len(first) != 10 or any(rows != first for rows in tops.values()):
             raise RuntimeError(f"the servers disagree on top 10 as {principal}: {tops}")
@@ -508,19 +682,8 @@ def measure_all(
                 order = servers[turn % len(servers) :] + servers[: turn % len(servers)]
                 turn += 1
                 for server in order:
-                    tool, arguments = server.call(question, principal)
-                    (found,) = asyncio.run(
-                        measure.mcp_levels(
-                            server.url,
-                            server.headers[principal],
-                            tool,
-                            arguments,
-                            (level,),
-                            calls,
-                            measure.counters_for(server.database, server.pid),
-                            check=refuse_error_text,
-                            warm_up=warm_up,
-                        )
+                    found = asyncio.run(
+                        question_level(server, question, principal, level, calls, warm_up)
                     )
                     cell.setdefault(server.name, []).append(found)
                     print(
@@ -801,7 +964,8 @@ def markdown(results: dict[str, Any]) -> str:
         "## 5. Peers: the same questions to other MCP servers",
         "",
         "Same questions, same data, same client (the official MCP Python SDK over "
-        "Streamable HTTP on loopback, one session per client), one run: "
+        "Streamable HTTP on loopback, one session per client; over SSE to Postgres MCP "
+        "Pro, whose 0.3.0 serves no other HTTP transport), one run: "
         f"{results['calls_per_level']} calls per level after warm-up calls, at "
         f"{', '.join(map(str, results['levels']))} clients, the servers taking turns at each "
         "level. The peers read a copy of the benchmark database made by the benchmark, each "
@@ -811,7 +975,9 @@ def markdown(results: dict[str, Any]) -> str:
         "model). Calls/s counts answered calls only; errors are counted apart. Every client "
         "here is one caller, so ours runs with `ZAVA_PRINCIPAL_CALLS_MAX="
         f"{OUR_CALLS_MAX}` (10 by default: beyond it a caller's calls are refused). Ratios "
-        "above 1 mean we are ahead. Installing "
+        "above 1 mean we are ahead. Postgres MCP Pro describes one table per "
+        "`get_object_details` call: its `describe three tables` is three calls, timed as "
+        "one answer. Installing "
         "the peers: see the docstring of `tests/bench/peers.py`.",
         "",
         "| server | version | role | bypasses RLS | store manager |",

@@ -1,9 +1,9 @@
 """Smoke test of the peers benchmark (tests/bench/peers.py) in quick mode, in the tests'
 embedded PostgreSQL. It checks what makes the comparison fair and honest, never a time:
 our server answered every call at every level as both principals, every peer is either
-measured the same way or skipped with its reason (where the reference sample's checkout
-or npm is absent, as in CI), the peers' roles are what the report says, and the table
-shows all of it."""
+measured the same way or skipped with its reason (where the reference sample's checkout,
+npm or a Python >= 3.12 is absent, as in CI), the peers' roles are what the report says,
+and the table shows all of it."""
 
 from __future__ import annotations
 
@@ -91,10 +91,14 @@ def test_the_peers_roles_are_what_the_report_says(results: dict[str, Any]) -> No
             conn.execute(
                 "select rolname, rolbypassrls from pg_roles where rolname = any(%s) "
                 "and not rolsuper",
-                ([peers.TOOLBOX_ROLE, peers.REFERENCE_ROLE],),
+                ([peers.TOOLBOX_ROLE, peers.REFERENCE_ROLE, peers.POSTGRES_MCP_ROLE],),
             ).fetchall()
         )
-        assert roles == {peers.TOOLBOX_ROLE: True, peers.REFERENCE_ROLE: False}
+        assert roles == {
+            peers.TOOLBOX_ROLE: True,
+            peers.REFERENCE_ROLE: False,
+            peers.POSTGRES_MCP_ROLE: False,
+        }
         # The reference sample's own policies: its header's principal sees its store only.
         conn.execute("select set_config('app.current_rls_user_id', %s, false)", (measure.SEATTLE,))
         stores = conn.execute("select distinct store_id from retail.orders").fetchall()
@@ -102,6 +106,10 @@ def test_the_peers_roles_are_what_the_report_says(results: dict[str, Any]) -> No
         conn.execute(
             "select set_config('app.current_rls_user_id', %s, false)", (measure.HEAD_OFFICE,)
         )
+        assert len(conn.execute("select distinct store_id from retail.orders").fetchall()) > 1
+    # postgres-mcp does not bypass row level security; its policy lets it read every row.
+    url = make_conninfo(url, user=peers.POSTGRES_MCP_ROLE)
+    with psycopg.connect(url) as conn:
         assert len(conn.execute("select distinct store_id from retail.orders").fetchall()) > 1
 
 
@@ -133,3 +141,18 @@ def test_a_missing_reference_sample_is_skipped_with_its_reason(
     python, reason = peers.reference_sample()
     assert python is None
     assert str(tmp_path / "absent") in reason
+
+
+def test_without_python_312_postgres_mcp_is_skipped_with_its_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import peers
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "absent"))
+    monkeypatch.setenv("ZAVA_BENCH_PEERS_DIR", str(tmp_path / "peers"))
+    assert peers.python_312() is None
+    binary, reason = peers.postgres_mcp_binary()
+    assert binary is None
+    assert "needs Python >= 3.12" in reason
+    assert not (tmp_path / "peers").exists()
