@@ -97,7 +97,8 @@ begin
         from retail.product_description_embeddings as embedding
         -- A scalar subquery rather than exists(): the planner turns exists() into a hash
         -- of every in-stock row the caller sees, a read of the whole inventory per call,
-        -- where the index scan needs one index probe per candidate it reads.
+        -- where the index scan needs one index probe per candidate it reads (of
+        -- inventory_in_stock_idx alone: the caller's stores' rows in stock).
         where
             not in_stock_only
             or (

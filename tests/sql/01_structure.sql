@@ -4,7 +4,7 @@
 -- their login roles, and who owns what.
 -- Catalog checks only: nothing here acts for a principal or reads data.
 begin;
-select plan(83);
+select plan(85);
 
 -- Schemas and extensions
 
@@ -179,6 +179,16 @@ select is_indexed(
 select is_indexed(
     'retail', 'customers', array['primary_store_id']::name[],
     'Customers are indexed by primary_store_id, for the row level security filter'
+);
+select is(
+    pg_catalog.pg_get_indexdef(to_regclass('retail.inventory_in_stock_idx')),
+    'CREATE INDEX inventory_in_stock_idx ON retail.inventory USING btree (store_id, product_id) WHERE (stock_level > 0)',
+    'Inventory rows in stock are indexed store first, for the stock test of in_stock_only'
+);
+select is(
+    to_regclass('retail.inventory_product_id_idx'),
+    null,
+    'Inventory has no index on product_id alone, which the stock test would take instead'
 );
 select results_eq(
     $$
