@@ -231,12 +231,17 @@ def _row_count(answer: Any) -> int:
     return len(answer["rows"]) if isinstance(answer, dict) else len(answer)
 
 
-def plan_summary(url: str, settings: Settings, text: str) -> dict[str, Any]:
-    """EXPLAIN (ANALYZE, BUFFERS) of the text as plain SQL by the owner: its time, the
-    parallel workers, the pages read from shared buffers or beyond, and the temporary
-    files its sorts and hashes wrote (work_mem too small)."""
+def plan_summary(
+    url: str, settings: Settings, text: str, work_mem: str | None = None
+) -> dict[str, Any]:
+    """EXPLAIN (ANALYZE, BUFFERS) of the text as plain SQL by the owner (with work_mem set
+    for it, when given): its time, the parallel workers, the pages read from shared
+    buffers or beyond, and the temporary files its sorts and hashes wrote (work_mem too
+    small)."""
     with psycopg.connect(url) as conn:
         conn.execute(sql.SQL("set local role {}").format(sql.Identifier(settings.owner_role)))
+        if work_mem:
+            conn.execute("select set_config('work_mem', %s, true)", (work_mem,))
         found = conn.execute(
             sql.SQL("explain (analyze, buffers, format json) {}").format(sql.SQL(text))  # type: ignore[arg-type]
         ).fetchone()
@@ -340,6 +345,47 @@ def measure_queries(
     return found
 
 
+# The work_mem tried for head office against the cluster's (PostgreSQL's default, 4MB).
+WORK_MEM_TRIED = "64MB"
+
+
+def work_mem_experiment(caller: rls.Caller, rounds: int) -> dict[str, Any]:
+    """Head office through run_query with its session's work_mem at the cluster's
+    setting and at WORK_MEM_TRIED, alternating, each query `rounds` times."""
+    conn = caller.principals[measure.HEAD_OFFICE]
+    found: dict[str, Any] = {}
+    settings = {"cluster": None, WORK_MEM_TRIED: WORK_MEM_TRIED}
+    try:
+        for query in rls.QUERIES:
+            text = query.unfiltered()
+            samples: dict[str, list[float]] = {name: [] for name in settings}
+            for _ in range(rounds):
+                for name, value in settings.items():
+                    if value is None:
+                        conn.execute("reset work_mem")
+                    else:
+                        conn.execute("select set_config('work_mem', %s, false)", (value,))
+                    begun = time.perf_counter()
+                    caller.full_path(measure.HEAD_OFFICE, text)
+                    samples[name].append((time.perf_counter() - begun) * 1000)
+            found[query.name] = {
+                "median_ms": {
+                    name: round(statistics.median(values), 1) for name, values in samples.items()
+                },
+                "tried_vs_cluster": round(
+                    statistics.median(
+                        a / b
+                        for a, b in zip(samples[WORK_MEM_TRIED], samples["cluster"], strict=True)
+                    ),
+                    2,
+                ),
+            }
+            print(f"  {query.name}: {found[query.name]}", flush=True)
+    finally:
+        conn.execute("reset work_mem")
+    return found
+
+
 def run(quick: bool = False, rebuild: bool = False) -> dict[str, Any]:
     """Build (or find) the large database, measure its sizes and the analytic queries
     against the baseline scale's database (quick: tiny scales, the large one always built
@@ -382,6 +428,12 @@ def run(quick: bool = False, rebuild: bool = False) -> dict[str, Any]:
                 (large, large_url, large_settings),
             )
         }
+        queries[query.name]["plans"][large][f"no_filter_plain, work_mem {WORK_MEM_TRIED}"] = (
+            plan_summary(large_url, large_settings, query.unfiltered(), WORK_MEM_TRIED)
+        )
+    print(f"head office at work_mem {WORK_MEM_TRIED} (scale {large}) ...", flush=True)
+    with rls.caller_for(large_settings, large_url) as large_caller:
+        work_mem = work_mem_experiment(large_caller, rounds)
     results = {
         "scale": large_scale,
         "baseline_scale": baseline_scale,
@@ -391,6 +443,8 @@ def run(quick: bool = False, rebuild: bool = False) -> dict[str, Any]:
         "baseline_calls_per_round": small_calls,
         "time_budget_seconds": large_settings.server.time_budget_seconds,
         "queries": queries,
+        "work_mem_tried": WORK_MEM_TRIED,
+        "work_mem": work_mem,
         "build_family": build_family_figures(),
         "machine": measure.machine(),
     }
@@ -664,6 +718,26 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {_mib(plan['shared_read_blocks'] * 8192):,} "
                 f"| {_mib(plan['temp_written_blocks'] * 8192):,} | {', '.join(plan['nodes'])} |"
             )
+    tried = results["work_mem_tried"]
+    cluster_work_mem = large_sizes["settings"]["work_mem"]
+    lines += [
+        "",
+        f"Head office through `mcp.run_query` at scale {large} with its session's `work_mem` at "
+        f"the cluster's {cluster_work_mem} and at {tried}, alternating, {results['rounds']} "
+        "calls each; beside them the temporary files the plain SQL wrote at each setting:",
+        "",
+        f"| query | head office ms, work_mem {cluster_work_mem} | {tried} | {tried} / "
+        f"{cluster_work_mem} | plain SQL temp written MiB, {cluster_work_mem} | {tried} |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, figures in results["work_mem"].items():
+        plans = results["queries"][name]["plans"][large]
+        lines.append(
+            f"| {name} | {figures['median_ms']['cluster']:,.0f} "
+            f"| {figures['median_ms'][tried]:,.0f} | {figures['tried_vs_cluster']} "
+            f"| {_mib(plans['no_filter_plain']['temp_written_blocks'] * 8192):,} "
+            f"| {_mib(plans[f'no_filter_plain, work_mem {tried}']['temp_written_blocks'] * 8192):,} |"
+        )
     same = all(all(f["same_row_counts"].values()) for f in results["queries"].values())
     lines += [
         "",

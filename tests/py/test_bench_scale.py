@@ -90,6 +90,18 @@ def test_every_query_is_measured_in_every_variant_at_both_scales(results: dict[s
         assert counts["head_office"] > counts["manager"] > 0, "head office sees more stores"
 
 
+def test_head_office_is_measured_at_both_work_mem_settings(results: dict[str, Any]) -> None:
+    import rls
+    import scale
+
+    assert list(results["work_mem"]) == [query.name for query in rls.QUERIES]
+    for name, figures in results["work_mem"].items():
+        assert set(figures["median_ms"]) == {"cluster", scale.WORK_MEM_TRIED}, name
+        assert figures["tried_vs_cluster"] > 0, name
+        plans = results["queries"][name]["plans"][f"{results['scale']:g}"]
+        assert f"no_filter_plain, work_mem {scale.WORK_MEM_TRIED}" in plans, name
+
+
 def test_markdown_renders_the_figures(results: dict[str, Any]) -> None:
     import scale
 
