@@ -62,9 +62,15 @@ def database_name(scale: float, quick: bool) -> str:
 
 
 def seed_fingerprint() -> str:
-    """A fingerprint of the seed's SQL and catalog: when it changes, the data are rebuilt."""
+    """A fingerprint of the seed's SQL (its comment lines left out) and catalog: when it
+    changes, the data are rebuilt."""
     digest = hashlib.sha256()
-    for path in [*seed_steps(), *sorted((SEED_DIR / "catalog").glob("*"))]:
+    for path in seed_steps():
+        digest.update(path.name.encode())
+        for line in path.read_bytes().splitlines():
+            if not line.lstrip().startswith(b"--"):
+                digest.update(line + b"\n")
+    for path in sorted((SEED_DIR / "catalog").glob("*")):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
