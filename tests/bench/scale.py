@@ -551,9 +551,87 @@ def _table(found: dict[str, Any], name: str) -> dict[str, Any]:
     return next(table for table in found["tables"] if table["table"] == name)
 
 
+# The seed before its bulk-load change (commit c59420e's db/seed: every index kept while
+# the rows went in), at scale 100 in this family's database, stopped after the orders
+# step; the build family's scale-10 figures beside them. Measured by hand on 2026-12-03
+# (1-minute load about 2 to 4 on the two cores).
+SEED_BEFORE = {"30_customers": 94.3, "40_orders": 633.7}
+SEED_BEFORE_SCALE_10 = {"30_customers": 9.58, "40_orders": 41.96}
+
+# A hand experiment at scale 100 on top 10 products last quarter (a script outside the
+# repository, 2026-12-03
+# 05:08 UTC, 1-minute load about 1): random_page_cost at PostgreSQL's 4 and at 1.1 (data
+# in memory), one EXPLAIN ANALYZE of the plain SQL each as the owner, then head office and
+# Seattle through run_query with the setting on the principal's session, alternating, 3
+# calls each (median ms).
+RANDOM_PAGE_COST = {
+    "plain head office": (8663, 1017),
+    "plain hand-written Seattle": (1191, 1379),
+    "run_query head office": (12968, 13419),
+    "run_query Seattle": (1639, 1603),
+}
+
 # What the figures showed when they were saved (docs/benchmarks/scale.json), and what a
 # deployment at this size needs; written after the run, rewrite with new figures.
-FINDINGS: tuple[str, ...] = ()
+FINDINGS = (
+    "**Head office's questions over the whole history are not interactive at this size, and "
+    "one does not fit a tool call.** Through `mcp.run_query`, monthly revenue by store took "
+    "29.0 s (92x scale 1), top 10 products last quarter 13.0 s (330x), category mix 9.3 s "
+    "(108x). Monthly revenue is past the server's 15 s budget, so the tool call is "
+    "cancelled; top 10 came within 2 s of it (one of its three calls took 18.6 s). Each "
+    "reads all of order_items' heap or more (2,918 to 3,766 MiB per call in the plain SQL's "
+    'plans): no index or partition narrows "every store, all history". What would answer '
+    "them in seconds is fewer rows to read: a summary table (revenue per store, product and "
+    "month is at most 8 x 442 x 82 = 290,000 rows against 40 million lines) refreshed on a "
+    "schedule, with a store policy like the base tables' (not built or measured here). "
+    "Until then a deployment at this size raises `ZAVA_TIME_BUDGET` for head office, or "
+    "tells its users these questions take tens of seconds.",
+    "**`mcp.run_query` costs 1.8 to 2.3x plain SQL for head office at this size** (2.02, "
+    "2.27, 1.84 for monthly revenue, top 10, category mix; 1.52 to 2.19 at scale 1 in the "
+    "same run) and 1.3 to 1.7x for the manager (1.34, 1.72, 1.66). Plain SQL got two "
+    "parallel workers on every one of these plans; the cursor never does. More cores speed "
+    "up plain SQL's parallel plans, not the tool calls, until run_query gets parallel plans "
+    "(issue 12's second target).",
+    "**Store managers stay within the budget but are not interactive either**: 5.5 s, 2.2 s "
+    "and 1.8 s for the three order questions (131x, 186x and 95x scale 1); low stock is "
+    "unchanged (3.1 ms against 3.2 ms: inventory does not grow with the orders). Through the "
+    "store-scoped covering indexes a manager's plain query reads only its store's part: 308 "
+    "to 428 MiB per call (Seattle has about 20 % of the lines), against 2,918 to 3,766 MiB "
+    "for head office.",
+    "**Memory.** The database is 9,969 MiB (110 MiB at scale 1: it grows with the scale), "
+    "heaps 4,290 MiB and indexes 5,669 MiB. All of it fit in this machine's 23.5 GiB, so "
+    "the pages counted as read above came from the operating system's cache, not the disk; "
+    "a deployment at this size wants RAM above the database's size. `shared_buffers` was "
+    "PostgreSQL's 128 MB, so every manager's call read its part of the covering indexes "
+    "(order_items' 1,549 MiB and orders' 603 MiB) from that cache; a `shared_buffers` that "
+    "holds them was not measured here.",
+    "**work_mem: no gain.** Head office with 64MB instead of the default 4MB took 1.43x, "
+    "1.17x and 1.03x as long (3 alternating calls each). The top 10 query's temporary files "
+    "went (1,393 MiB to 0), but monthly revenue's still wrote 1,799 MiB; here temporary "
+    "files land in the page cache. Leave it at the default for "
+    "these queries.",
+    "**random_page_cost 1.1** (the data in memory) turned the plain top 10 query from "
+    "8.7 s to 1.0 s, but not the tool call (13.0 and 13.4 s; see above): worth setting on "
+    "a host whose data fit in memory or sit on SSDs, for plain SQL; run_query needs its "
+    "plan to change first.",
+    "**Partitioning by store: not supported by these figures.** A manager already reads "
+    "only the store's part of the covering indexes (308 to 428 MiB per call); Seattle's "
+    "partition of order_items would hold about 20 % of its 2,920 MiB heap, more than that, "
+    "and head office reads every partition anyway. **By date: supported on paper for "
+    "questions about a period, not measured.** Top 10 last quarter reads all 2,960 MiB of "
+    "order_items to find one quarter's lines (about 1/27 of them) because order_items has "
+    "no date; an `order_date` on order_items, partitioned or indexed by it, would let such a "
+    "question read that quarter only, as the nested loop at random_page_cost 1.1 does for "
+    "plain SQL (8.7 to 1.0 s). That is a schema addition, left for a decision. Neither "
+    "helps head office's whole-history questions.",
+    "**Building it takes half an hour here**: 1,787 s on the two shared cores (1-minute "
+    "load median 3.98 during the build): customers 159 s, orders 542 s, order_items 915 s, "
+    "the deferred indexes and ANALYZE 153 s, vacuum analyze 14 s. The orders step still "
+    "took 12.9x its scale-10 time (42 s, the earlier seed on a quieter machine). A likely "
+    "cause, not verified: each order's foreign key check locks its customer's row (FOR KEY "
+    "SHARE), dirtying a random page of the 524 MiB customers heap per order; dropping and "
+    "adding the foreign keys around the load would test it.",
+)
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -613,10 +691,27 @@ def markdown(results: dict[str, Any]) -> str:
     if earlier:
         lines += [
             "The scale 1 and 10 columns are the build family's figures (saved "
-            f"{results['build_family']['measured_at']}, another run): a step that grows in proportion "
-            "takes ten times as long at each step of ten.",
+            f"{results['build_family']['measured_at']}, another run, on a quieter machine, "
+            "with the seed as it was before the change below): a step that grows in "
+            "proportion takes ten times as long at each step of ten.",
             "",
         ]
+    lines += [
+        "The seed now drops the secondary indexes of customers, orders and order_items "
+        "before it fills them and builds them again in `90_finish` (one sort each). Before, "
+        "at scale 100, "
+        + ", ".join(
+            f"`{step}` took {seconds} s ({seconds / SEED_BEFORE_SCALE_10[step]:.1f}x its "
+            f"scale-10 time)"
+            for step, seconds in SEED_BEFORE.items()
+        )
+        + " before it was stopped: filled row by row, `orders_customer_id_idx`, whose key "
+        "does not follow the insert order, outgrew `shared_buffers` and cost a page write "
+        "for nearly every row. At scale 1, back to back (while the scale-100 build ran): seed "
+        "39.2 s before, 18.3 s after, the same rows (the seed tests' checksum) and indexes as "
+        "large or smaller.",
+        "",
+    ]
     lines += [
         "### Sizes",
         "",
@@ -683,10 +778,11 @@ def markdown(results: dict[str, Any]) -> str:
     for name, figures in results["queries"].items():
         for variant in VARIANT_NOTES:
             big = figures["median_ms"][large][variant]
+            shown = f"{big:,.0f}" if big >= 100 else f"{big:.1f}"
             through_tool = variant in ("head_office", "manager")
             lines.append(
                 f"| {name} | `{variant}` | {figures['row_counts'][large][variant]} "
-                f"| {figures['median_ms'][baseline][variant]:,.1f} | {big:,.0f} "
+                f"| {figures['median_ms'][baseline][variant]:,.1f} | {shown} "
                 f"| {figures['large_vs_baseline'][variant]:,} "
                 f"| {('yes' if big <= budget_ms else '**no**') if through_tool else '-'} |"
             )
@@ -738,12 +834,32 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     for name, figures in results["work_mem"].items():
         plans = results["queries"][name]["plans"][large]
+        spilled = plans[f"no_filter_plain, work_mem {tried}"]["temp_written_blocks"]
         lines.append(
             f"| {name} | {figures['median_ms']['cluster']:,.0f} "
             f"| {figures['median_ms'][tried]:,.0f} | {figures['tried_vs_cluster']} "
             f"| {_mib(plans['no_filter_plain']['temp_written_blocks'] * 8192):,} "
-            f"| {_mib(plans[f'no_filter_plain, work_mem {tried}']['temp_written_blocks'] * 8192):,} |"
+            f"| {_mib(spilled * 8192):,} |"
         )
+    lines += [
+        "",
+        "By hand, once (not rerun by this family): top 10 products last quarter at scale "
+        f"{large} with `random_page_cost` at PostgreSQL's 4 and at 1.1 (the data are in "
+        "memory), one `EXPLAIN ANALYZE` of the plain SQL each, then run_query with the "
+        "setting on the principal's session, alternating, 3 calls each; 1-minute load about "
+        "1. Medians in ms:",
+        "",
+        "| path | random_page_cost 4 | 1.1 |",
+        "|---|---:|---:|",
+        *(f"| {path} | {a:,} | {b:,} |" for path, (a, b) in RANDOM_PAGE_COST.items()),
+        "",
+        "At 1.1 the plain head office query walks the quarter's orders and reaches their "
+        "lines through `order_items_order_id_idx` (a nested loop) instead of reading all of "
+        "order_items; run_query's cursor keeps the other plan (the cursor is planned without "
+        "parallel workers, and the policy's `store_id = any(...)` is estimated to keep 74 % "
+        "of the lines, 29.5 million, so it reads the store-scoped covering index and hashes "
+        "the quarter's orders), so the tool calls did not move.",
+    ]
     same = all(all(f["same_row_counts"].values()) for f in results["queries"].values())
     lines += [
         "",
