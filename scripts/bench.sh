@@ -3,8 +3,9 @@
 #   scripts/bench.sh                  every family, one after another, then the report
 #   scripts/bench.sh overhead rls     only these families, then the report
 #   scripts/bench.sh report           only the report, from docs/benchmarks/*.json
-# Families: overhead, rls, vectors, build, peers, memory. They use an embedded PostgreSQL of their
-# own under .zava/bench-pgdata; the large vector databases are built once and kept there.
+# Families: overhead, rls, vectors, build, peers, memory, scale. They use an embedded PostgreSQL of
+# their own under .zava/bench-pgdata; the large vector databases and the scale-100 sample are
+# built once and kept there.
 # peers installs the other servers under ~/.cache/zava-bench (--peers-dir); see
 # tests/bench/peers.py for the reference sample's checkout (--reference-sample).
 set -euo pipefail

@@ -13,7 +13,7 @@ from typing import Any
 
 import measure
 
-FAMILY_ORDER = ("overhead", "rls", "vectors", "build", "peers", "memory")
+FAMILY_ORDER = ("overhead", "rls", "vectors", "build", "peers", "memory", "scale")
 DOCUMENT = measure.PROJECT_ROOT / "docs" / "benchmarks.md"
 
 
@@ -52,7 +52,7 @@ def header(results: dict[str, dict[str, Any]]) -> str:
         "`scripts/bench.sh report` only rewrites this page from the saved figures in "
         "`docs/benchmarks/*.json`. The benchmarks use an embedded PostgreSQL of their own "
         "under `.zava/bench-pgdata` (`ZAVA_BENCH_DATA_DIR` moves it); the large vector "
-        "databases are built once and kept "
+        "databases and the scale-100 sample are built once and kept "
         "there (`ZAVA_BENCH_REBUILD=1` builds them again).",
         "",
         "| family | saved at (UTC) | run s | CPU | cores | memory GiB | load during the run |",

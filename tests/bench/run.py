@@ -4,7 +4,8 @@ Families: overhead (tool-call cost), rls (row level security cost), vectors (HNS
 search), build (sample data and embeddings), peers (the same questions to other MCP
 servers: `--peers-dir` is where it installs them, `--reference-sample` the checkout of
 Microsoft's reference sample; see peers.py), memory (the server's PSS with the local
-model). With no family named, all run, one after
+model), scale (the sample at scale 100: build, sizes, the analytic queries; its database is
+built once, in about half an hour, and kept). With no family named, all run, one after
 another (never side by side: they would measure each other). Each saves
 docs/benchmarks/<family>.json; `--report` (or `report` alone) then rewrites
 docs/benchmarks.md and its plots from every saved file. `--quick` runs a small version
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import measure
 import report
 
-FAMILIES = ("overhead", "rls", "vectors", "build", "peers", "memory")
+FAMILIES = ("overhead", "rls", "vectors", "build", "peers", "memory", "scale")
 
 
 def main(argv: list[str] | None = None) -> int:
