@@ -29,10 +29,12 @@ create or replace function mcp.run_query(
 returns jsonb
 language plpgsql
 volatile
--- Parallel workers are chosen below; the setting is restored on return.
-set max_parallel_workers_per_gather from current
 as $$
 declare
+    -- The caller's setting, put back on return after a store manager's 0 (below). Not a
+    -- SET clause: "set ... from current" keeps the value current when the function was
+    -- created, not the caller's.
+    parallel_workers constant text := pg_catalog.current_setting('max_parallel_workers_per_gather');
     body text := mcp_internal.query_without_final_semicolons(query);
     guard refcursor;
     shape record;
@@ -93,8 +95,8 @@ begin
         where statement.name = 'mcp_run_query_columns';
         deallocate mcp_run_query_columns;
 
-        -- Parallel workers for a caller who sees every store, whose queries read whole
-        -- tables as the administrator's do. A store manager's rows are one store's, but
+        -- Parallel workers, as the caller's settings allow, for a caller who sees every
+        -- store, whose queries read whole tables as the administrator's do. A store manager's rows are one store's, but
         -- PostgreSQL cannot know that from the policies' store list (it guesses ten stores'
         -- worth) and picks parallel scans that ran two to three times slower than the
         -- serial plan on the benchmarks' data.
@@ -148,6 +150,8 @@ begin
     exception when read_only_sql_transaction then
         perform mcp_internal.refuse_write('mcp.run_query', sqlerrm);
     end;
+    -- (An error rolls the setting back with the transaction or the caller's savepoint.)
+    perform pg_catalog.set_config('max_parallel_workers_per_gather', parallel_workers, true);
 
     return answer || jsonb_build_object('columns', (
         select coalesce(jsonb_agg(jsonb_build_object('name', column_name, 'type', column_types[position])

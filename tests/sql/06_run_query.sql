@@ -5,7 +5,7 @@
 -- mcp_internal.leading_keyword), the read-only transaction it leaves behind, and row
 -- level security applied to the caller's query.
 begin;
-select plan(68);
+select plan(71);
 
 -- The owner's view, computed before any binding makes the transaction read-only.
 select store.store_id as seattle_store
@@ -114,6 +114,17 @@ select is(
     :'default_workers',
     'the setting is the session''s again once mcp.run_query has returned'
 );
+select set_config('max_parallel_workers_per_gather', '1', true);
+select is(
+    mcp.run_query('select current_setting(''max_parallel_workers_per_gather'') as workers') -> 'rows' -> 0 ->> 0,
+    '0',
+    'a store manager gets no parallel workers whatever the session allows'
+);
+select is(
+    current_setting('max_parallel_workers_per_gather'),
+    '1',
+    'the session''s own setting is put back after a store manager''s query'
+);
 select 'rollback to savepoint as_seattle' \gexec
 
 -- Everything below runs as head office.
@@ -123,6 +134,13 @@ select is(
     :'default_workers',
     'head office''s query may use the parallel workers plain SQL may use'
 );
+select set_config('max_parallel_workers_per_gather', '1', true);
+select is(
+    mcp.run_query('select current_setting(''max_parallel_workers_per_gather'') as workers') -> 'rows' -> 0 ->> 0,
+    '1',
+    'head office''s query follows the session''s setting, not the one current when the function was made'
+);
+select set_config('max_parallel_workers_per_gather', :'default_workers', true);
 
 -- The shape of the answer.
 select is(
