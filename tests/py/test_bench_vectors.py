@@ -57,6 +57,24 @@ def test_recall_counts_the_share_of_the_exact_top_k_found() -> None:
         vectors.recall([1], [])
 
 
+def test_sized_shared_buffers_holds_the_bytes_in_whole_gib() -> None:
+    assert vectors.sized_shared_buffers(0) == "1GB"
+    assert vectors.sized_shared_buffers(2**30) == "1GB"
+    assert vectors.sized_shared_buffers(2**30 + 1) == "2GB"
+    assert vectors.sized_shared_buffers(3_900 * 2**20) == "4GB"
+
+
+def test_quick_mode_leaves_the_tests_postgresql_running(results: dict[str, Any]) -> None:
+    """The sized-memory pass restarts PostgreSQL: never in the tests' shared server."""
+    sized = results["datasets"][QUICK]["sized_memory"]
+    assert "hybrid" not in sized and "restart" in sized["skipped"]
+    assert not [
+        label
+        for label, _ in vectors._searches(results["datasets"][QUICK])
+        if "shared_buffers" in label
+    ]
+
+
 def test_every_recall_is_a_share(results: dict[str, Any]) -> None:
     found = results["datasets"][QUICK]
     figures = [found["plain"], *found["in_stock"].values()]
