@@ -910,6 +910,31 @@ def where_we_lose(results: dict[str, Any]) -> list[str]:
     return found
 
 
+# Where the peers' lead comes from: plain psycopg against the benchmark database (scale 1),
+# 15 calls each, medians, on a quiet machine unless said (2026-12-03, commit 48e705a).
+WHY_PEERS_ARE_AHEAD = (
+    "`select 1` and `describe three tables` against MCP Toolbox: it is a Go server, "
+    "0.15 to 0.3 ms of server CPU per `select 1` against our 1.15 to 1.7 ms in the Python "
+    "MCP SDK (whose own floor is over a third of ours). In SQL, `mcp.describe_tables` for "
+    "the three tables takes 2.2 ms as head office.",
+    "Top 10 products as head office against MCP Toolbox: Toolbox's role bypasses row level "
+    "security, ours reads under head office's policy, `store_id = any(<the 8 stores>)` on "
+    "every order line and order. The same SQL as the administrator took 18.7 ms, with that "
+    "filter written into it 28.3 ms, bound to head office 30.0 ms: the filter is the "
+    "difference, and `mcp.run_query` adds little to it (docs section 2).",
+    "Top 10 products as head office against the reference sample: its plan, not its "
+    "server. Its policy (`current_setting(...) = <head office> or exists (...)`) is "
+    "estimated to keep few rows, so PostgreSQL runs a serial nested loop from the quarter's "
+    "8,566 orders into `order_items_order_id_idx` (17,022 of 400,876 order lines read, "
+    "19 ms, one process). For our policy, and for the administrator's query without any, "
+    "it picks a parallel hash join over every order line. Forced to the nested loop "
+    "(hash and merge joins off, no workers), the administrator's query took 12.6 ms and "
+    "head office's 14.4 ms against 28.5 and 40.5 ms (measured while another benchmark "
+    "ran). `random_page_cost` 1.1 did not change PostgreSQL's choice. The serial plan's "
+    "lower CPU per call is what gives the reference 2.4x our calls/s at 8 and 32 clients.",
+)
+
+
 def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     """Target 1 of issue 12, one line per question and principal: ahead of every peer
     on throughput and median at every level. A skipped peer is not beaten, so a target
@@ -1006,6 +1031,9 @@ def markdown(results: dict[str, Any]) -> str:
         "",
     ]
     lines += [f"- {line}" for line in losses]
+    if losses:
+        lines += ["", "**Why, as measured outside this run:**", ""]
+        lines += [f"- {line}" for line in WHY_PEERS_ARE_AHEAD]
     lines += ["", "**Targets:**", ""]
     lines += [
         f"- {target}: **{measured} — {'met' if met else 'missed'}**."
