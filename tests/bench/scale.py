@@ -576,28 +576,29 @@ RANDOM_PAGE_COST = {
 FINDINGS = (
     "**Head office's questions over the whole history are not interactive at this size, and "
     "one does not fit a tool call.** Through `mcp.run_query`, monthly revenue by store took "
-    "29.0 s (92x scale 1), top 10 products last quarter 13.0 s (330x), category mix 9.3 s "
-    "(108x). Monthly revenue is past the server's 15 s budget, so the tool call is "
-    "cancelled; top 10 came within 2 s of it (one of its three calls took 18.6 s). Each "
-    "reads all of order_items' heap or more (2,918 to 3,766 MiB per call in the plain SQL's "
-    'plans): no index or partition narrows "every store, all history". What would answer '
-    "them in seconds is fewer rows to read: a summary table (revenue per store, product and "
-    "month is at most 8 x 442 x 82 = 290,000 rows against 40 million lines) refreshed on a "
-    "schedule, with a store policy like the base tables' (not built or measured here). "
-    "Until then a deployment at this size raises `ZAVA_TIME_BUDGET` for head office, or "
-    "tells its users these questions take tens of seconds.",
-    "**`mcp.run_query` costs 1.8 to 2.3x plain SQL for head office at this size** (2.02, "
-    "2.27, 1.84 for monthly revenue, top 10, category mix; 1.52 to 2.19 at scale 1 in the "
-    "same run) and 1.3 to 1.7x for the manager (1.34, 1.72, 1.66). Plain SQL got two "
-    "parallel workers on every one of these plans; the cursor never does. More cores speed "
-    "up plain SQL's parallel plans, not the tool calls, until run_query gets parallel plans "
-    "(issue 12's second target).",
-    "**Store managers stay within the budget but are not interactive either**: 5.5 s, 2.2 s "
-    "and 1.8 s for the three order questions (131x, 186x and 95x scale 1); low stock is "
-    "unchanged (3.1 ms against 3.2 ms: inventory does not grow with the orders). Through the "
-    "store-scoped covering indexes a manager's plain query reads only its store's part: 308 "
-    "to 428 MiB per call (Seattle has about 20 % of the lines), against 2,918 to 3,766 MiB "
-    "for head office.",
+    "14.0 s (117x scale 1), top 10 products last quarter 4.8 s (150x), category mix 5.4 s "
+    "(92x), top 20 customers by spend 35.7 s (122x). Top 20 customers is past the server's "
+    "15 s budget, so the tool call is cancelled, and monthly revenue is within 1 s of it. "
+    "Each reads all of order_items' heap or more (2,918 to 3,766 MiB per call in the plain "
+    'SQL\'s plans): no index or partition narrows "every store, all history". What would '
+    "answer them in seconds is fewer rows to read: a summary table (revenue per store, "
+    "product and month is at most 8 x 442 x 82 = 290,000 rows against 40 million lines) "
+    "refreshed on a schedule, with a store policy like the base tables' (not built or "
+    "measured here). Until then a deployment at this size raises `ZAVA_TIME_BUDGET` for "
+    "head office, or tells its users these questions take tens of seconds.",
+    "**`mcp.run_query` costs 0.85 to 1.22x plain SQL for head office at this size** (1.10, "
+    "1.19, 1.22, 0.85 for monthly revenue, top 10, category mix, top 20 customers), now "
+    "that it runs the query as one statement with the parallel workers plain SQL gets. "
+    "Measured with the cursor it used before (commit 5e7870a, the same database): 29.0, "
+    "13.0 and 9.3 s for the first three, 2.02, 2.27 and 1.84x plain SQL. For the manager "
+    "1.39, 2.04, 1.80 and 1.21x the hand-written filter (4.5, 1.4, 1.7 and 8.1 s; 5.5, 2.2 "
+    "and 1.8 s with the cursor): a manager runs without parallel workers, which the "
+    "hand-written query gets.",
+    "**Store managers stay within the budget but are not interactive either**: 4.5 s, 1.4 s, "
+    "1.7 s and 8.1 s for the four order questions; low stock is unchanged (2 to 3 ms: "
+    "inventory does not grow with the orders). Through the store-scoped covering indexes a "
+    "manager's plain query reads only its store's part: 308 to 428 MiB per call (Seattle "
+    "has about 20 % of the lines), against 2,918 to 3,766 MiB for head office.",
     "**Memory.** The database is 9,969 MiB (110 MiB at scale 1: it grows with the scale), "
     "heaps 4,290 MiB and indexes 5,669 MiB. All of it fit in this machine's 23.5 GiB, so "
     "the pages counted as read above came from the operating system's cache, not the disk; "
@@ -605,15 +606,16 @@ FINDINGS = (
     "PostgreSQL's 128 MB, so every manager's call read its part of the covering indexes "
     "(order_items' 1,549 MiB and orders' 603 MiB) from that cache; a `shared_buffers` that "
     "holds them was not measured here.",
-    "**work_mem: no gain.** Head office with 64MB instead of the default 4MB took 1.43x, "
-    "1.17x and 1.03x as long (3 alternating calls each). The top 10 query's temporary files "
+    "**work_mem: no gain.** Head office with 64MB instead of the default 4MB took 1.08x, "
+    "0.94x, 0.99x, 1.10x and 0.99x as long (3 alternating calls each, the five queries). The top 10 query's temporary files "
     "went (1,393 MiB to 0), but monthly revenue's still wrote 1,799 MiB; here temporary "
     "files land in the page cache. Leave it at the default for "
     "these queries.",
     "**random_page_cost 1.1** (the data in memory) turned the plain top 10 query from "
-    "8.7 s to 1.0 s, but not the tool call (13.0 and 13.4 s; see above): worth setting on "
-    "a host whose data fit in memory or sit on SSDs, for plain SQL; run_query needs its "
-    "plan to change first.",
+    "8.7 s to 1.0 s, measured by hand while run_query still read through a cursor, whose "
+    "plan did not change (13.0 and 13.4 s). run_query now plans the query as plain SQL is "
+    "planned, so the setting should reach the tool call too; not measured again. Worth "
+    "setting on a host whose data fit in memory or sit on SSDs.",
     "**Partitioning by store: not supported by these figures.** A manager already reads "
     "only the store's part of the covering indexes (308 to 428 MiB per call); Seattle's "
     "partition of order_items would hold about 20 % of its 2,920 MiB heap, more than that, "
