@@ -778,6 +778,9 @@ WORSE = 0.10
 # What the before/after figures showed, and what was checked beyond them (written after
 # the run that saved the figures; rewrite with a new baseline).
 BEFORE_AFTER_FINDINGS = (
+    "The table's figures after the change come from the latest run of this family (a quiet "
+    "machine, 2026-12-03); the before figures, and those quoted below, from the two runs "
+    "made back to back right after the change, while other work loaded the machine.",
     "Head office against plain SQL without row level security: monthly revenue 2.05 to "
     "1.22 and category mix 1.72 to 1.31 (parallel workers now), top 20 customers 1.37 to "
     "1.28, low stock 6.39 to 4.44 (14.4 to 2.4 ms: no row-by-row PL/pgSQL); top 10 1.44 to "
