@@ -103,6 +103,42 @@ def database_exists(settings: Settings) -> bool:
     return found is not None
 
 
+def save_figure(figure: Any, path: Path, dpi: int = 120) -> list[Path]:
+    """Lay out, write and close a matplotlib figure; returns the files written."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=dpi)
+    plt.close(figure)
+    return [path]
+
+
+def database_marker(url: str, prefix: str) -> dict[str, Any] | None:
+    """The record a benchmark left in its database's comment (after `prefix`): what the
+    cached database was built from. None when there is none."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "select shobj_description(oid, 'pg_database') from pg_database "
+            "where datname = current_database()"
+        ).fetchone()
+    if not row or not row[0] or not row[0].startswith(prefix):
+        return None
+    found: dict[str, Any] = json.loads(row[0][len(prefix) :])
+    return found
+
+
+def set_database_marker(url: str, settings: Settings, prefix: str, record: dict[str, Any]) -> None:
+    """Leave `record` in the database's comment, after `prefix`."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("comment on database {} is {}").format(
+                sql.Identifier(settings.database_name),
+                sql.Literal(prefix + json.dumps(record, sort_keys=True)),
+            )
+        )
+
+
 def reference_policy(
     table: sql.Identifier, column: str, stores: sql.Identifier, role: sql.Identifier
 ) -> sql.Composed:

@@ -596,11 +596,7 @@ def plots(results: dict[str, Any], directory: Path) -> list[Path]:
         axis.set_title(title)
         axis.grid(True, which="both", alpha=0.3)
     throughput.legend(fontsize=7, loc="lower right")
-    figure.tight_layout()
-    path = directory / "overhead.png"
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return [path]
+    return measure.save_figure(figure, directory / "overhead.png", dpi=110)
 
 
 # What the saved baseline (docs/benchmarks/overhead.before.json) was measured on, against

@@ -1071,8 +1071,4 @@ def plots(results: dict[str, Any], directory: Path) -> list[Path]:
         axis.set_title(question)
         axis.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=7)
-    figure.tight_layout()
-    path = directory / PLOT_NAME
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return [path]
+    return measure.save_figure(figure, directory / PLOT_NAME, dpi=110)

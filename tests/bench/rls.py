@@ -879,9 +879,4 @@ def plots(results: dict[str, Any], directory: Path) -> list[Path]:
     axes.set_ylabel("ratio (median over rounds)")
     axes.set_title("Row level security: cost against hand-written filters")
     axes.legend(fontsize="small")
-    figure.tight_layout()
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / PLOT_NAME
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return [path]
+    return measure.save_figure(figure, directory / PLOT_NAME)

@@ -84,7 +84,7 @@ def dataset(scale: float, quick: bool, rebuild: bool) -> tuple[Settings, str, di
     wanted = {"scale": scale, "random_seed": RANDOM_SEED, "seed": seed_fingerprint()}
     if not rebuild and measure.database_exists(settings):
         url = database.admin_url(settings)
-        record = _marker(url)
+        record = measure.database_marker(url, MARKER_PREFIX)
         if record and {key: record.get(key) for key in wanted} == wanted:
             schema.build(url, settings)
             return settings, url, {**record, "cached": True}
@@ -94,7 +94,7 @@ def dataset(scale: float, quick: bool, rebuild: bool) -> tuple[Settings, str, di
     record["load_during_build"] = load.summary()
     record["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     url = database.admin_url(settings)
-    _set_marker(url, settings, record)
+    measure.set_database_marker(url, settings, MARKER_PREFIX, record)
     return settings, url, {**record, "cached": False}
 
 
@@ -127,28 +127,6 @@ def build(settings: Settings, scale: float) -> dict[str, Any]:
         "total_seconds": round(schema_seconds + report.seconds + vacuum_seconds, 2),
         "rows": report.counts,
     }
-
-
-def _marker(url: str) -> dict[str, Any] | None:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "select shobj_description(oid, 'pg_database') from pg_database "
-            "where datname = current_database()"
-        ).fetchone()
-    if not row or not row[0] or not row[0].startswith(MARKER_PREFIX):
-        return None
-    found: dict[str, Any] = json.loads(row[0][len(MARKER_PREFIX) :])
-    return found
-
-
-def _set_marker(url: str, settings: Settings, record: dict[str, Any]) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("comment on database {} is {}").format(
-                sql.Identifier(settings.database_name),
-                sql.Literal(MARKER_PREFIX + json.dumps(record, sort_keys=True)),
-            )
-        )
 
 
 # --- sizes -----------------------------------------------------------------------------
@@ -912,12 +890,7 @@ def plots(results: dict[str, Any], directory: Path) -> list[Path]:
     axes.set_ylabel("median ms (log)")
     axes.set_title(f"Analytic queries at scale {large} (solid) and {baseline} (pale)")
     axes.legend(fontsize="small")
-    figure.tight_layout()
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / PLOT_NAME
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return [path]
+    return measure.save_figure(figure, directory / PLOT_NAME)
 
 
 if __name__ == "__main__":

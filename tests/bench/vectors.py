@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import os
 import re
 import subprocess
@@ -344,14 +343,14 @@ def dataset(count: int, quick: bool, rebuild: bool) -> tuple[Settings, str, dict
     wanted = {"corpus": asdict(corpus), "shape": _shape_parameters()}
     if not rebuild and measure.database_exists(settings):
         url = database.admin_url(settings)
-        record = _marker(url)
+        record = measure.database_marker(url, MARKER_PREFIX)
         if record and {key: record.get(key) for key in wanted} == wanted:
             cached = "yes"
             if record.get("index_definition") != index_definition(settings):
                 with psycopg.connect(url, autocommit=True) as conn:
                     conn.execute(f"drop index if exists retail.{HNSW_INDEX}")
                     record.update(_build_vector_index(conn, settings))
-                _set_marker(url, settings, record)
+                measure.set_database_marker(url, settings, MARKER_PREFIX, record)
                 cached = "rows yes, index rebuilt in this run"
             # Changed functions and policies are measured: apply the schema again.
             schema.build(url, settings)
@@ -361,7 +360,7 @@ def dataset(count: int, quick: bool, rebuild: bool) -> tuple[Settings, str, dict
     # The stores came with the load: their managers and head office get their roles now.
     with psycopg.connect(url) as conn:
         conn.execute(schema.render(DB_DIR / schema.PRINCIPAL_ROLES, settings))
-    _set_marker(url, settings, record)
+    measure.set_database_marker(url, settings, MARKER_PREFIX, record)
     return settings, url, {**record, "cached": "no, built in this run"}
 
 
@@ -376,27 +375,6 @@ def _shape_parameters() -> dict[str, float]:
         "seattle_in_stock": SEATTLE_IN_STOCK,
         "seattle_sold_out": SEATTLE_SOLD_OUT,
     }
-
-
-def _marker(url: str) -> dict[str, Any] | None:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "select shobj_description(oid, 'pg_database') from pg_database "
-            "where datname = current_database()"
-        ).fetchone()
-    if not row or not row[0] or not row[0].startswith(MARKER_PREFIX):
-        return None
-    return json.loads(row[0][len(MARKER_PREFIX) :])
-
-
-def _set_marker(url: str, settings: Settings, record: dict[str, Any]) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("comment on database {} is {}").format(
-                sql.Identifier(settings.database_name),
-                sql.Literal(MARKER_PREFIX + json.dumps(record, sort_keys=True)),
-            )
-        )
 
 
 def _load(url: str, settings: Settings, corpus: Corpus) -> dict[str, Any]:
@@ -1590,8 +1568,4 @@ def plots(results: dict[str, Any], directory: Path) -> list[Path]:
     axes.set_title("mcp.search_products: recall vs latency by hnsw.ef_search")
     axes.legend(fontsize=7)
     axes.grid(True, linewidth=0.3)
-    path = directory / "vector-recall-latency.png"
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    pyplot.close(figure)
-    return [path]
+    return measure.save_figure(figure, directory / "vector-recall-latency.png")
