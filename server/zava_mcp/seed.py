@@ -19,6 +19,17 @@ from zava_mcp.config import DB_DIR, Settings
 from zava_mcp.schema import PRINCIPAL_ROLES, render
 
 SEED_DIR = DB_DIR / "seed"
+# The retail tables the seed fills, in the order it fills them (their row counts are reported).
+SEEDED_TABLES = (
+    "stores",
+    "categories",
+    "product_types",
+    "products",
+    "customers",
+    "orders",
+    "order_items",
+    "inventory",
+)
 CATALOG_FILES = {
     "catalog_categories": ("categories.csv", "category_name"),
     "catalog_product_types": ("product_types.csv", "category_name, type_name"),
@@ -79,16 +90,7 @@ def seed(
         conn.execute(render(DB_DIR / PRINCIPAL_ROLES, settings))
         counts = {
             table: conn.execute(f"select count(*) from retail.{table}").fetchone()[0]  # type: ignore[index]
-            for table in (
-                "stores",
-                "categories",
-                "product_types",
-                "products",
-                "customers",
-                "orders",
-                "order_items",
-                "inventory",
-            )
+            for table in SEEDED_TABLES
         }
     return SeedReport(counts=counts, seconds=time.perf_counter() - started)
 

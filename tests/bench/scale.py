@@ -36,7 +36,7 @@ from psycopg import sql
 
 from zava_mcp import database, schema
 from zava_mcp.config import Settings
-from zava_mcp.seed import SEED_DIR, seed, seed_steps
+from zava_mcp.seed import SEED_DIR, SEEDED_TABLES, seed, seed_steps
 
 SCALE = 100.0
 BASELINE_SCALE = 1.0
@@ -44,17 +44,7 @@ QUICK_SCALE = 0.05
 QUICK_BASELINE_SCALE = 0.02
 MARKER_PREFIX = "zava-mcp bench scale: "
 RANDOM_SEED = 42
-RETAIL_TABLES = (
-    "stores",
-    "categories",
-    "product_types",
-    "products",
-    "customers",
-    "orders",
-    "order_items",
-    "inventory",
-    "product_description_embeddings",
-)
+RETAIL_TABLES = (*SEEDED_TABLES, "product_description_embeddings")
 
 
 def database_name(scale: float, quick: bool) -> str:
