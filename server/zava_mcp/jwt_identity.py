@@ -9,145 +9,25 @@ never head office's view (fail closed, DESIGN.md property 1).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 import httpx2
 import jwt
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 
-from zava_mcp.config import ConfigError
+from zava_mcp.config import JwtSettings
 from zava_mcp.identity import KEY_PREFIX
 
 log = logging.getLogger(__name__)
 
-# Public-key algorithms only. Never "none", never HS*: a shared secret would let anyone who
-# holds it mint tokens, and HS* "verified" with a public key is the classic confusion attack.
-SUPPORTED_ALGORITHMS = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-)
 MAX_TOKEN_LENGTH = 16 * 1024  # Entra tokens are 1-3 KiB; refuse to parse megabytes
 MAX_JWKS_BYTES = 1024 * 1024
-ENV_PREFIX = "ZAVA_JWT_"
-
-
-@dataclass(frozen=True)
-class JwtSettings:
-    """Which JWTs are accepted. Validated on construction (ConfigError)."""
-
-    issuer: str  # the exact `iss`
-    audience: str  # required in `aud`
-    jwks_url: str | None  # fetched over HTTPS (HTTP only on loopback), cached
-    jwks_file: str | None  # or a local JWKS JSON file; exactly one of url and file
-    principal_claim: str = "oid"  # its value must be a principal's UUID (stores.rls_user_id)
-    leeway_seconds: int = 60  # clock skew allowed for exp, nbf and iat
-    algorithms: tuple[str, ...] = ("RS256", "ES256")
-    jwks_cache_seconds: float = 600.0  # refetch the JWKS when older than this
-    jwks_refetch_seconds: float = 30.0  # but never fetch twice within this (unknown kid, errors)
-
-    def __post_init__(self) -> None:
-        if not self.issuer.strip():
-            raise ConfigError("ZAVA_JWT_ISSUER must not be empty")
-        if not self.audience.strip():
-            raise ConfigError(
-                "ZAVA_JWT_AUDIENCE is required with ZAVA_JWT_ISSUER: the audience tokens must "
-                "be issued for (Entra ID: the API's application id or Application ID URI)"
-            )
-        if (self.jwks_url is None) == (self.jwks_file is None):
-            raise ConfigError(
-                "set exactly one of ZAVA_JWT_JWKS_URL and ZAVA_JWT_JWKS_FILE: where the "
-                "issuer's signing keys come from"
-            )
-        if self.jwks_url is not None:
-            _check_jwks_url(self.jwks_url)
-        if not self.principal_claim.strip():
-            raise ConfigError("ZAVA_JWT_PRINCIPAL_CLAIM must not be empty")
-        if not 0 <= self.leeway_seconds <= 600:
-            raise ConfigError(
-                f"ZAVA_JWT_LEEWAY={self.leeway_seconds} must be between 0 and 600 seconds"
-            )
-        if not self.algorithms:
-            raise ConfigError("ZAVA_JWT_ALGORITHMS must name at least one algorithm")
-        for algorithm in self.algorithms:
-            if algorithm.lower() == "none":
-                raise ConfigError(
-                    "ZAVA_JWT_ALGORITHMS: unsigned tokens (alg none) are never accepted"
-                )
-            if algorithm.upper().startswith("HS"):
-                raise ConfigError(
-                    f"ZAVA_JWT_ALGORITHMS: {algorithm} uses a shared secret and is not accepted; "
-                    "use a public-key algorithm (RS256, ES256, ...)"
-                )
-            if algorithm not in SUPPORTED_ALGORITHMS:
-                raise ConfigError(
-                    f"ZAVA_JWT_ALGORITHMS: {algorithm!r} is not supported; choose from "
-                    + ", ".join(sorted(SUPPORTED_ALGORITHMS))
-                )
-        if self.jwks_cache_seconds < 0 or self.jwks_refetch_seconds < 0:
-            raise ConfigError("the JWKS cache times must not be negative")
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> JwtSettings | None:
-        """The settings from ZAVA_JWT_*; None when ZAVA_JWT_ISSUER is unset (JWTs off)."""
-        values = {name: value.strip() for name, value in env.items() if name.startswith(ENV_PREFIX)}
-        issuer = values.get("ZAVA_JWT_ISSUER")
-        if not issuer:
-            stray = sorted(name for name, value in values.items() if value)
-            if stray:
-                raise ConfigError(
-                    f"{', '.join(stray)} set but ZAVA_JWT_ISSUER is not: set the issuer to "
-                    "accept JWTs, or unset the others"
-                )
-            return None
-        jwks_file = values.get("ZAVA_JWT_JWKS_FILE") or None
-        if jwks_file is not None and not Path(jwks_file).is_file():
-            raise ConfigError(f"ZAVA_JWT_JWKS_FILE={jwks_file!r} is not a readable file")
-        raw_leeway = values.get("ZAVA_JWT_LEEWAY") or "60"
-        try:
-            leeway = int(raw_leeway)
-        except ValueError:
-            raise ConfigError(f"ZAVA_JWT_LEEWAY={raw_leeway!r} is not a whole number") from None
-        algorithms = tuple(
-            part.strip()
-            for part in (values.get("ZAVA_JWT_ALGORITHMS") or "RS256,ES256").split(",")
-            if part.strip()
-        )
-        return cls(
-            issuer=issuer,
-            audience=values.get("ZAVA_JWT_AUDIENCE") or "",
-            jwks_url=values.get("ZAVA_JWT_JWKS_URL") or None,
-            jwks_file=jwks_file,
-            principal_claim=values.get("ZAVA_JWT_PRINCIPAL_CLAIM") or "oid",
-            leeway_seconds=leeway,
-            algorithms=algorithms,
-        )
-
-
-def _check_jwks_url(url: str) -> None:
-    """HTTPS, or plain HTTP to this machine: whoever can alter the JWKS can mint tokens."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and parts.hostname:
-        if parts.hostname == "localhost":
-            return
-        try:
-            if ipaddress.ip_address(parts.hostname).is_loopback:
-                return
-        except ValueError:
-            pass
-    raise ConfigError(
-        f"ZAVA_JWT_JWKS_URL={url!r} must be an https:// URL (http:// only for localhost)"
-    )
 
 
 class _Rejected(Exception):

@@ -38,9 +38,9 @@ from fake_oidc import (
     jwks_document,
     running_fake_oidc,
 )
-from zava_mcp.config import ConfigError
+from zava_mcp.config import ConfigError, JwtSettings
 from zava_mcp.identity import create_key
-from zava_mcp.jwt_identity import CombinedVerifier, JwtSettings, JwtVerifier
+from zava_mcp.jwt_identity import CombinedVerifier, JwtVerifier
 
 pytestmark = pytest.mark.anyio
 
