@@ -238,10 +238,28 @@ def build_server(
             if uses_tokens
             else (lambda ctx: principal_from_headers(ctx.headers))
         )
+    server = _new_server(settings, runtime, uses_tokens)
+    calls = ToolCalls(runtime, principal_source)
+    server.on_invalid_arguments = calls.invalid_arguments
+    # In this order in tools/list (the reference sample's four first).
+    _add_table_schemas_tool(server, calls)
+    _add_query_tool(server, settings, calls)
+    _add_search_tool(server, runtime, calls)
+    _add_date_tool(server, calls)
+    _add_list_tables_tool(server, calls)
+    _add_explain_tool(server, calls)
+    _add_table_schema_resource(server, calls)
+    add_prompts(server)
+    return server
+
+
+def _new_server(settings: Settings, runtime: Runtime, uses_tokens: bool) -> ArgumentsCheckedServer:
+    """The bare server: name and instructions, and with API keys (or JWTs) the verifier
+    every HTTP request passes."""
     public_url = (
         settings.server.public_url or f"http://{settings.server.host}:{settings.server.port}"
     )
-    server = ArgumentsCheckedServer(
+    return ArgumentsCheckedServer(
         name="zava-mcp",
         title="Zava retail data",
         version=__version__,
@@ -267,11 +285,24 @@ def build_server(
         else None,
     )
 
+
+Work = Callable[[uuid.UUID], Awaitable[Any]]
+
+
+class ToolCalls:
+    """How every tool call runs: as the caller's principal, and reported (metrics, audit,
+    log) however it ends."""
+
+    def __init__(self, runtime: Runtime, principal_source: PrincipalSource) -> None:
+        self.runtime = runtime
+        self.principal_source = principal_source
+
     async def observed(
+        self,
         ctx: Context,
         tool: str,
         text: str | None,
-        work: Callable[[uuid.UUID], Awaitable[Any]],
+        work: Work,
         count: Callable[[Any], int | None] = lambda result: None,
     ) -> Any:
         """Run one tool call's work as the caller, and report how it went (metrics, audit,
@@ -283,8 +314,8 @@ def build_server(
         failure: BaseException | None = None
         rows: int | None = None
         try:
-            principal = principal_source(ctx)
-            runtime.audit.refuse_if_behind()
+            principal = self.principal_source(ctx)
+            self.runtime.audit.refuse_if_behind()
             result = await work(principal)
             rows = count(result)
             return result
@@ -303,7 +334,7 @@ def build_server(
             failure = error
             raise
         finally:
-            await runtime.observer.finished(
+            await self.runtime.observer.finished(
                 tool=tool,
                 request_id=request_id,
                 principal=principal,
@@ -314,12 +345,15 @@ def build_server(
                 error=failure,
             )
 
-    async def invalid_arguments(tool: str, ctx: Context | None, refusal: InvalidArguments) -> None:
+    async def invalid_arguments(
+        self, tool: str, ctx: Context | None, refusal: InvalidArguments
+    ) -> None:
+        """A call the SDK refused for its arguments is reported like any refused call."""
         principal = None
         if ctx is not None:
             with contextlib.suppress(IdentityError):
-                principal = principal_source(ctx)
-        await runtime.observer.finished(
+                principal = self.principal_source(ctx)
+        await self.runtime.observer.finished(
             tool=tool,
             request_id=uuid.uuid4().hex,
             principal=principal,
@@ -330,11 +364,13 @@ def build_server(
             error=refusal,
         )
 
-    server.on_invalid_arguments = invalid_arguments
-
-    def query(sql_text: str, params: list[Any]) -> Callable[[uuid.UUID], Awaitable[Any]]:
+    def query(self, sql_text: str, params: list[Any]) -> Work:
         """The work of a tool that is one mcp.* call."""
-        return lambda principal: runtime.database.call(principal, sql_text, params)  # type: ignore[arg-type]
+        return lambda principal: self.runtime.database.call(principal, sql_text, params)  # type: ignore[arg-type]
+
+
+def _add_table_schemas_tool(server: MCPServer, calls: ToolCalls) -> None:
+    """get_multiple_table_schemas: mcp.describe_tables."""
 
     @server.tool(
         name="get_multiple_table_schemas",
@@ -354,16 +390,19 @@ def build_server(
         ctx: Context,
     ) -> Annotated[CallToolResult, TableSchemas]:
         started = time.perf_counter()
-        tables = await observed(
+        tables = await calls.observed(
             ctx,
             "get_multiple_table_schemas",
             ", ".join(table_names),
-            query("select mcp.describe_tables(%s)", [table_names]),
+            calls.query("select mcp.describe_tables(%s)", [table_names]),
             len,
         )
         result = TableSchemas(tables=tables, elapsed_ms=_elapsed(started))
         return _result(result, json.dumps(tables, default=str))
 
+
+def _add_query_tool(server: MCPServer, settings: Settings, calls: ToolCalls) -> None:
+    """execute_sales_query: mcp.run_query, within the server's row cap."""
     # The default row cap, never above the server's cap (ZAVA_MAX_ROWS may be lower).
     default_rows = min(DEFAULT_MAX_ROWS, settings.server.max_rows)
 
@@ -395,15 +434,19 @@ def build_server(
                 raise CallRefused(
                     f"max_rows must be at most {settings.server.max_rows}, not {max_rows}"
                 )
-            return await query(
+            return await calls.query(
                 "select mcp.run_query(%s, %s, %s)", [postgresql_query, max_rows, ROWS_BYTES]
             )(principal)
 
-        answer = await observed(
+        answer = await calls.observed(
             ctx, "execute_sales_query", postgresql_query, run, lambda answer: answer["row_count"]
         )
         result = QueryResult(**answer, elapsed_ms=_elapsed(started))
         return _result(result, _render_rows(result, max_rows))
+
+
+def _add_search_tool(server: MCPServer, runtime: Runtime, calls: ToolCalls) -> None:
+    """semantic_search_products: the description's embedding, then mcp.search_products."""
 
     @server.tool(
         name="semantic_search_products",
@@ -465,7 +508,9 @@ def build_server(
                 ],
             )
 
-        products = await observed(ctx, "semantic_search_products", query_description, search, len)
+        products = await calls.observed(
+            ctx, "semantic_search_products", query_description, search, len
+        )
         result = ProductSearchResult(
             products=products,
             row_count=len(products),
@@ -479,6 +524,10 @@ def build_server(
         )
         return _result(result, f"{result.row_count} products\n{text}")
 
+
+def _add_date_tool(server: MCPServer, calls: ToolCalls) -> None:
+    """get_current_utc_date: no database, but observed like every call."""
+
     @server.tool(
         name="get_current_utc_date",
         title="Current date (UTC)",
@@ -491,10 +540,14 @@ def build_server(
         async def today(principal: uuid.UUID) -> datetime:
             return datetime.now(UTC)
 
-        now = await observed(ctx, "get_current_utc_date", None, today)
+        now = await calls.observed(ctx, "get_current_utc_date", None, today)
         return CurrentDate(
             utc_date=now.date().isoformat(), utc_datetime=now.isoformat(timespec="seconds")
         )
+
+
+def _add_list_tables_tool(server: MCPServer, calls: ToolCalls) -> None:
+    """list_tables: mcp.list_tables."""
 
     @server.tool(
         name="list_tables",
@@ -507,11 +560,11 @@ def build_server(
     )
     async def list_tables(ctx: Context) -> Annotated[CallToolResult, TableList]:
         started = time.perf_counter()
-        tables = await observed(
+        tables = await calls.observed(
             ctx,
             "list_tables",
             None,
-            query(
+            calls.query(
                 LIST_TABLES,
                 [],
             ),
@@ -522,6 +575,10 @@ def build_server(
             f"{t.table_name} (~{t.estimated_rows} rows): {t.description}" for t in result.tables
         )
         return _result(result, text)
+
+
+def _add_explain_tool(server: MCPServer, calls: ToolCalls) -> None:
+    """explain_query: mcp.explain_query, its plan within the answer's limit."""
 
     @server.tool(
         name="explain_query",
@@ -543,9 +600,9 @@ def build_server(
         started = time.perf_counter()
 
         async def explain(principal: uuid.UUID) -> tuple[Any, str]:
-            plan = await query("select mcp.explain_query(%s, %s)", [postgresql_query, analyze])(
-                principal
-            )
+            plan = await calls.query(
+                "select mcp.explain_query(%s, %s)", [postgresql_query, analyze]
+            )(principal)
             text = json.dumps(plan, separators=(",", ":"), ensure_ascii=False)
             if len(text.encode()) > ROWS_BYTES:
                 raise CallRefused(
@@ -554,9 +611,13 @@ def build_server(
                 )
             return plan, text
 
-        plan, text = await observed(ctx, "explain_query", postgresql_query, explain)
+        plan, text = await calls.observed(ctx, "explain_query", postgresql_query, explain)
         result = QueryPlan(plan=plan, elapsed_ms=_elapsed(started))
         return _result(result, text)
+
+
+def _add_table_schema_resource(server: MCPServer, calls: ToolCalls) -> None:
+    """schema://retail/{table_name}: one table as get_multiple_table_schemas describes it."""
 
     @server.resource(
         "schema://retail/{table_name}",
@@ -567,20 +628,17 @@ def build_server(
     )
     async def table_schema(table_name: str, ctx: Context) -> str:
         try:
-            tables = await observed(
+            tables = await calls.observed(
                 ctx,
                 "resource:table_schema",
                 table_name,
-                query("select mcp.describe_tables(%s)", [[table_name]]),
+                calls.query("select mcp.describe_tables(%s)", [[table_name]]),
                 len,
             )
         except ToolError as error:  # the client is told why, not "Error creating resource"
             refused = ResourceNotFoundError if "unknown table" in str(error) else ResourceError
             raise refused(str(error)) from None
         return json.dumps(tables[0], default=str)
-
-    add_prompts(server)
-    return server
 
 
 def add_prompts(server: MCPServer) -> None:
