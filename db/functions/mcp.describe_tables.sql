@@ -28,7 +28,10 @@ declare
     sample_values jsonb;
     value_ranges jsonb;
     listed_column record;
-    listed jsonb;
+    -- A (name, values) row per column whose values are shown; one statement per table
+    -- runs them all (the column queries are cheap; parsing and planning each was not).
+    sample_queries text[];
+    range_queries text[];
 begin
     if table_names is null or cardinality(table_names) = 0 then
         raise exception 'describe_tables needs at least one table name'
@@ -39,10 +42,6 @@ begin
             using errcode = 'invalid_parameter_value';
     end if;
 
-    select array_agg(listed_table.table_name order by listed_table.table_name)
-    into valid_names
-    from mcp.list_tables() as listed_table;
-
     foreach requested in array table_names loop
         select class.oid into table_oid
         from pg_catalog.pg_class as class
@@ -52,6 +51,9 @@ begin
             and class.relname = regexp_replace(lower(btrim(coalesce(requested, ''))), '^retail\.', '')
             and has_table_privilege(class.oid, 'select');
         if table_oid is null then
+            select array_agg(listed_table.table_name order by listed_table.table_name)
+            into valid_names
+            from mcp.list_tables() as listed_table;
             raise exception 'unknown table "%"; the tables are: %', requested, array_to_string(valid_names, ', ')
                 using errcode = 'undefined_table';
         end if;
@@ -66,8 +68,8 @@ begin
         from pg_catalog.pg_class as class
         where class.oid = table_oid;
 
-        sample_values := '{}';
-        value_ranges := '{}';
+        sample_queries := '{}';
+        range_queries := '{}';
         for listed_column in
             select attribute.attname as column_name, attribute.atttypid as type_oid
             from pg_catalog.pg_attribute as attribute
@@ -81,23 +83,28 @@ begin
             order by attribute.attnum
         loop
             if listed_column.type_oid in ('text'::regtype, 'varchar'::regtype) then
-                -- Only small tables (dimensions such as stores and categories) are listed.
+                -- Only small tables (dimensions such as stores and categories) are listed,
+                -- and only columns with few values (null otherwise, and left out).
                 continue when estimated_rows is null or estimated_rows > max_rows_for_values;
-                execute format(
-                    'select jsonb_agg(value order by value) from (select distinct %1$I::text as value from %2$s where %1$I is not null limit %3$s) as listed',
-                    listed_column.column_name, table_oid::regclass, max_listed_values + 1)
-                into listed;
-                if listed is not null and jsonb_array_length(listed) <= max_listed_values then
-                    sample_values := sample_values || jsonb_build_object(listed_column.column_name, listed);
-                end if;
+                sample_queries := sample_queries || format(
+                    '(%1$L, (select case when count(*) <= %3$s then jsonb_agg(value order by value) end from (select distinct %1$I::text as value from %2$s where %1$I is not null limit %3$s + 1) as listed))',
+                    listed_column.column_name, table_oid::regclass, max_listed_values);
             else
-                execute format(
-                    'select jsonb_build_object(''min'', min(%1$I), ''max'', max(%1$I)) from %2$s',
-                    listed_column.column_name, table_oid::regclass)
-                into listed;
-                value_ranges := value_ranges || jsonb_build_object(listed_column.column_name, listed);
+                range_queries := range_queries || format(
+                    '(%1$L, (select jsonb_build_object(''min'', min(%1$I), ''max'', max(%1$I)) from %2$s))',
+                    listed_column.column_name, table_oid::regclass);
             end if;
         end loop;
+        sample_values := '{}';
+        value_ranges := '{}';
+        if cardinality(sample_queries) + cardinality(range_queries) > 0 then
+            execute format(
+                'select (select coalesce(jsonb_object_agg(name, listed) filter (where listed is not null), ''{}'') from (values %s) as sample (name, listed)), '
+                '(select coalesce(jsonb_object_agg(name, listed) filter (where name is not null), ''{}'') from (values %s) as value_range (name, listed))',
+                coalesce(nullif(array_to_string(sample_queries, ', '), ''), '(null::text, null::jsonb)'),
+                coalesce(nullif(array_to_string(range_queries, ', '), ''), '(null::text, null::jsonb)'))
+            into sample_values, value_ranges;
+        end if;
 
         select jsonb_build_object(
             'table_name', format('%I.%I', namespace.nspname, class.relname),
