@@ -7,7 +7,7 @@
 -- (Savepoints undo a binding; they are issued through psql's \gexec because sqlfluff's
 -- postgres dialect cannot parse SAVEPOINT.)
 begin;
-select plan(32);
+select plan(33);
 
 -- The owner's answers (the superuser bypasses row level security).
 select jsonb_agg(store_name order by store_name) as store_names
@@ -176,6 +176,11 @@ select is(
     mcp.describe_tables(array['categories']) #> '{0,sample_values,category_name}',
     :'category_names'::jsonb,
     'the sample values of categories.category_name are all the categories'
+);
+select is(
+    mcp.describe_tables(array['products']) #> '{0,sample_values}',
+    '{}'::jsonb,
+    'columns with more than 60 values (product names, SKUs, descriptions) list no sample values'
 );
 select is(
     mcp.describe_tables(array['orders']) #> '{0,value_ranges,order_date}',
