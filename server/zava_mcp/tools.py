@@ -402,8 +402,23 @@ def build_server(
         answer = await observed(
             ctx, "execute_sales_query", postgresql_query, run, lambda answer: answer["row_count"]
         )
-        result = QueryResult(**answer, elapsed_ms=_elapsed(started))
-        return _result(result, _render_rows(result, max_rows))
+        # The structured content is built from the answer's JSON directly, not through a
+        # QueryResult: the SDK validates it against QueryResult (the output schema) before
+        # sending it, so building and dumping the model here too did that work twice on
+        # every call. The keys are named, so that nothing mcp.run_query may add is sent.
+        structured = {
+            "columns": [{"name": c["name"], "type": c["type"]} for c in answer["columns"]],
+            "rows": answer["rows"],
+            "row_count": answer["row_count"],
+            "truncated": answer["truncated"],
+            "elapsed_ms": _elapsed(started),
+        }
+        return CallToolResult(
+            content=[
+                TextContent(type="text", text=fence_untrusted(_render_rows(structured, max_rows)))
+            ],
+            structured_content=structured,
+        )
 
     @server.tool(
         name="semantic_search_products",
@@ -728,17 +743,19 @@ def fence_untrusted(text: str) -> str:
     )
 
 
-def _render_rows(result: QueryResult, max_rows: int) -> str:
-    """A compact table: a header line, one tab-separated line per row (lists and objects
-    as compact JSON, so the text is never larger than the rows' JSON), and the count."""
-    lines = ["\t".join(column.name for column in result.columns)]
-    lines += ["\t".join(_render_value(value) for value in row) for row in result.rows]
-    noun = "row" if result.row_count == 1 else "rows"
-    if not result.truncated:
+def _render_rows(result: dict[str, Any], max_rows: int) -> str:
+    """A compact table of execute_sales_query's structured content: a header line, one
+    tab-separated line per row (lists and objects as compact JSON, so the text is never
+    larger than the rows' JSON), and the count."""
+    row_count = result["row_count"]
+    lines = ["\t".join(column["name"] for column in result["columns"])]
+    lines += ["\t".join(_render_value(value) for value in row) for row in result["rows"]]
+    noun = "row" if row_count == 1 else "rows"
+    if not result["truncated"]:
         more = ""
-    elif result.row_count == max_rows:
+    elif row_count == max_rows:
         more = ", truncated: more rows exist"
-    elif result.row_count == 0:
+    elif row_count == 0:
         more = (
             f", truncated: the first row alone is over the answer's limit of {ROWS_BYTES} bytes; "
             "select fewer or shorter columns (e.g. left(text, 1000))"
@@ -748,7 +765,7 @@ def _render_rows(result: QueryResult, max_rows: int) -> str:
             f", truncated at the answer's limit of {ROWS_BYTES} bytes: more rows exist; "
             "select fewer columns or aggregate"
         )
-    lines.append(f"({result.row_count} {noun}{more})")
+    lines.append(f"({row_count} {noun}{more})")
     return "\n".join(lines)
 
 
