@@ -274,9 +274,10 @@ class Database:
         try:
             async with asyncio.timeout_at(deadline):
                 role = await self._role_of(principal)
-            # When the budget runs out (or the caller goes away) the task is cancelled, and
-            # psycopg then sends the server a cancel request for the running query and
-            # waits for it to stop before the transaction is rolled back. A server that does
+            # When the budget runs out (or the request is cancelled otherwise, e.g. the
+            # server stopping) the task is cancelled, and psycopg then sends the server a
+            # cancel request for the running query and waits for it to stop before the
+            # transaction is rolled back. A server that does
             # not acknowledge the cancel within CANCEL_SECONDS gets a second cancellation,
             # on which psycopg closes the connection: the caller hears of the budget by
             # then, whatever the server does.

@@ -681,6 +681,13 @@ def http_app(settings: Settings, server: MCPServer, runtime: Runtime) -> Starlet
     app = server.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=settings.server.stateless,
+        # Each answer is one JSON body, not an event stream: no tool here sends
+        # notifications while it runs, and the stream cost every call a task group, a
+        # memory channel and a task watching for the client to disconnect (about a tenth
+        # of a `select 1` call's CPU). So a client that goes away no longer cancels its
+        # call: the call still ends within its time budget and still counts against its
+        # principal's calls in flight (ZAVA_PRINCIPAL_CALLS_MAX) until then.
+        json_response=True,
         session_idle_timeout=settings.server.session_idle_timeout_seconds,
         max_sessions=settings.server.max_sessions,
         transport_security=TransportSecuritySettings(
