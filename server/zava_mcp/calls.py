@@ -26,9 +26,8 @@ import contextlib
 import json
 import logging
 import uuid
-import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from decimal import Decimal
 from typing import Any, LiteralString
 
@@ -274,9 +273,10 @@ class Database:
         try:
             async with asyncio.timeout_at(deadline):
                 role = await self._role_of(principal)
-            # When the budget runs out (or the caller goes away) the task is cancelled, and
-            # psycopg then sends the server a cancel request for the running query and
-            # waits for it to stop before the transaction is rolled back. A server that does
+            # When the budget runs out (or the request is cancelled otherwise, e.g. the
+            # server stopping) the task is cancelled, and psycopg then sends the server a
+            # cancel request for the running query and waits for it to stop before the
+            # transaction is rolled back. A server that does
             # not acknowledge the cancel within CANCEL_SECONDS gets a second cancellation,
             # on which psycopg closes the connection: the caller hears of the budget by
             # then, whatever the server does.
@@ -336,9 +336,8 @@ class PrincipalPools:
         self._in_flight: dict[str, int] = {}  # calls holding or awaiting a slot
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._lock = asyncio.Lock()
-        # Connections that ran a caller's call and were not cleaned by it.
-        self._dirty: weakref.WeakSet[psycopg.AsyncConnection] = weakref.WeakSet()
-        self._checks: set[asyncio.Task[None]] = set()
+        # Background work: pools checked after a broken connection, sessions cleaned.
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @contextlib.asynccontextmanager
     async def connection(
@@ -358,10 +357,20 @@ class PrincipalPools:
                     "(ZAVA_PRINCIPAL_CALLS_MAX)"
                 ) from None
             try:
-                async with pool.connection(timeout=max(timeout, 0.001)) as conn:
-                    self._dirty.add(conn)
+                conn = await pool.getconn(timeout=max(timeout, 0.001))
+                try:
                     yield conn
-                    self._dirty.discard(conn)  # the call cleaned its session itself
+                except BaseException:
+                    # The call ended early (an error, its budget, a cancellation), so its
+                    # session may hold what the call did not clean: a task of its own,
+                    # which this call's cancellation does not reach, cleans it before the
+                    # pool lends it again, or closes it (and the pool replaces it).
+                    self._spawn(self._clean_and_return(pool, conn))
+                    raise
+                # The call rolled back and cleaned its session itself (_call_in_pipeline),
+                # so the connection goes back at once. (The pool's own `reset` hook would
+                # return every connection through a worker task, a cost on every call.)
+                await pool.putconn(conn)
             finally:
                 slots.release()
         finally:
@@ -398,7 +407,6 @@ class PrincipalPools:
                         "prepare_threshold": None,
                     },
                     configure=_configure,
-                    reset=self._clean,
                     name=role,
                     open=False,
                 )
@@ -415,9 +423,12 @@ class PrincipalPools:
         rather than fail a call on each."""
         pool = self._pools.get(role)
         if pool is not None:
-            task = asyncio.get_running_loop().create_task(pool.check())
-            self._checks.add(task)
-            task.add_done_callback(self._checks.discard)
+            self._spawn(pool.check())
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def stats(self) -> dict[str, int]:
         total: dict[str, int] = {"pools": len(self._pools)}
@@ -427,6 +438,8 @@ class PrincipalPools:
         return total
 
     async def close(self) -> None:
+        if self._tasks:  # sessions being cleaned go back to their pools before they close
+            await asyncio.wait(set(self._tasks), timeout=LOOKUP_SECONDS + 1)
         async with self._lock:
             for pool in self._pools.values():
                 await pool.close()
@@ -434,13 +447,27 @@ class PrincipalPools:
             self._in_flight.clear()
             self._slots.clear()
 
-    async def _clean(self, conn: psycopg.AsyncConnection) -> None:
-        """The pool's reset: clean a connection whose call ended early (an error, the
-        budget) before it serves again."""
-        if conn in self._dirty:
-            for statement in CLEAN_SESSION:
-                await conn.execute(statement)
-            self._dirty.discard(conn)
+    async def _clean_and_return(
+        self, pool: AsyncConnectionPool, conn: psycopg.AsyncConnection
+    ) -> None:
+        """Roll back and clean the session of a call that ended early, then give the
+        connection back to its pool; one that cannot be cleaned within LOOKUP_SECONDS is
+        closed instead, and the pool discards it."""
+        try:
+            async with asyncio.timeout(LOOKUP_SECONDS):
+                status = conn.info.transaction_status
+                if status == TransactionStatus.ACTIVE:  # a statement still running
+                    await conn.close()
+                elif not conn.closed:
+                    if status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+                        await conn.rollback()
+                    for statement in CLEAN_SESSION:
+                        await conn.execute(statement)
+        except Exception as error:
+            log.warning("closed a connection whose session could not be cleaned: %s", error)
+            await conn.close()
+        finally:
+            await pool.putconn(conn)
 
 
 async def _call_in_pipeline(
@@ -449,7 +476,7 @@ async def _call_in_pipeline(
     """begin read only, the query, rollback and the cleaning, in one round trip. If a
     statement fails, the ones after it do not run: the rollback and the cleaning are sent
     again, together, so that behind a transaction pooler (PgBouncer) they reach the same
-    server connection as the call; the pool's reset cleans the session once more."""
+    server connection as the call; PrincipalPools cleans the session once more."""
     try:
         async with conn.pipeline():
             await conn.execute("begin read only")

@@ -134,6 +134,9 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_PoolCollector(database))
+        self._calls: dict[tuple[str, str], Counter] = {}
+        self._latency: dict[str, Histogram] = {}
+        self._rows: dict[str, Histogram] = {}
 
     def observe_call(
         self,
@@ -143,10 +146,21 @@ class Metrics:
         rows: int | None,
         refused_property: str | None,
     ) -> None:
-        self.tool_calls.labels(tool, outcome).inc()
-        self.tool_seconds.labels(tool).observe(seconds)
+        # labels() takes a lock and checks its values on each use, on every call's path:
+        # each labelled series is looked up once (tools and outcomes are few and fixed).
+        calls = self._calls.get((tool, outcome))
+        if calls is None:
+            calls = self._calls[tool, outcome] = self.tool_calls.labels(tool, outcome)
+        calls.inc()
+        latency = self._latency.get(tool)
+        if latency is None:
+            latency = self._latency[tool] = self.tool_seconds.labels(tool)
+        latency.observe(seconds)
         if rows is not None:
-            self.rows.labels(tool).observe(rows)
+            returned = self._rows.get(tool)
+            if returned is None:
+                returned = self._rows[tool] = self.rows.labels(tool)
+            returned.observe(rows)
         if refused_property:
             self.refusals.labels(refused_property).inc()
 

@@ -441,8 +441,23 @@ def _add_query_tool(server: MCPServer, settings: Settings, calls: ToolCalls) -> 
         answer = await calls.observed(
             ctx, "execute_sales_query", postgresql_query, run, lambda answer: answer["row_count"]
         )
-        result = QueryResult(**answer, elapsed_ms=_elapsed(started))
-        return _result(result, _render_rows(result, max_rows))
+        # The structured content is built from the answer's JSON directly, not through a
+        # QueryResult: the SDK validates it against QueryResult (the output schema) before
+        # sending it, so building and dumping the model here too did that work twice on
+        # every call. The keys are named, so that nothing mcp.run_query may add is sent.
+        structured = {
+            "columns": [{"name": c["name"], "type": c["type"]} for c in answer["columns"]],
+            "rows": answer["rows"],
+            "row_count": answer["row_count"],
+            "truncated": answer["truncated"],
+            "elapsed_ms": _elapsed(started),
+        }
+        return CallToolResult(
+            content=[
+                TextContent(type="text", text=fence_untrusted(_render_rows(structured, max_rows)))
+            ],
+            structured_content=structured,
+        )
 
 
 def _add_search_tool(server: MCPServer, runtime: Runtime, calls: ToolCalls) -> None:
@@ -724,6 +739,13 @@ def http_app(settings: Settings, server: MCPServer, runtime: Runtime) -> Starlet
     app = server.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=settings.server.stateless,
+        # Each answer is one JSON body, not an event stream: no tool here sends
+        # notifications while it runs, and the stream cost every call a task group, a
+        # memory channel and a task watching for the client to disconnect (about a tenth
+        # of a `select 1` call's CPU). So a client that goes away no longer cancels its
+        # call: the call still ends within its time budget and still counts against its
+        # principal's calls in flight (ZAVA_PRINCIPAL_CALLS_MAX) until then.
+        json_response=True,
         session_idle_timeout=settings.server.session_idle_timeout_seconds,
         max_sessions=settings.server.max_sessions,
         transport_security=TransportSecuritySettings(
@@ -786,17 +808,19 @@ def fence_untrusted(text: str) -> str:
     )
 
 
-def _render_rows(result: QueryResult, max_rows: int) -> str:
-    """A compact table: a header line, one tab-separated line per row (lists and objects
-    as compact JSON, so the text is never larger than the rows' JSON), and the count."""
-    lines = ["\t".join(column.name for column in result.columns)]
-    lines += ["\t".join(_render_value(value) for value in row) for row in result.rows]
-    noun = "row" if result.row_count == 1 else "rows"
-    if not result.truncated:
+def _render_rows(result: dict[str, Any], max_rows: int) -> str:
+    """A compact table of execute_sales_query's structured content: a header line, one
+    tab-separated line per row (lists and objects as compact JSON, so the text is never
+    larger than the rows' JSON), and the count."""
+    row_count = result["row_count"]
+    lines = ["\t".join(column["name"] for column in result["columns"])]
+    lines += ["\t".join(_render_value(value) for value in row) for row in result["rows"]]
+    noun = "row" if row_count == 1 else "rows"
+    if not result["truncated"]:
         more = ""
-    elif result.row_count == max_rows:
+    elif row_count == max_rows:
         more = ", truncated: more rows exist"
-    elif result.row_count == 0:
+    elif row_count == 0:
         more = (
             f", truncated: the first row alone is over the answer's limit of {ROWS_BYTES} bytes; "
             "select fewer or shorter columns (e.g. left(text, 1000))"
@@ -806,7 +830,7 @@ def _render_rows(result: QueryResult, max_rows: int) -> str:
             f", truncated at the answer's limit of {ROWS_BYTES} bytes: more rows exist; "
             "select fewer columns or aggregate"
         )
-    lines.append(f"({result.row_count} {noun}{more})")
+    lines.append(f"({row_count} {noun}{more})")
     return "\n".join(lines)
 
 

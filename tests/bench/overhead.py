@@ -145,7 +145,8 @@ def noop_server_command(port: int) -> list[str]:
 
 def serve_noop(port: int) -> None:
     """The protocol floor: one tool that does nothing, on the same SDK and transport
-    (stateless Streamable HTTP, uvicorn), with no authentication and no database."""
+    (stateless Streamable HTTP answering with JSON, uvicorn), with no authentication and no
+    database."""
     import uvicorn
     from mcp.server.mcpserver import MCPServer
     from starlette.requests import Request
@@ -165,7 +166,11 @@ def serve_noop(port: int) -> None:
     async def noop() -> str:
         return "ok"
 
-    app = server.streamable_http_app(streamable_http_path="/mcp", stateless_http=True)
+    # JSON answers, as `zava-mcp serve` gives them (tools.http_app), so that the floor is
+    # measured on the same transport path.
+    app = server.streamable_http_app(
+        streamable_http_path="/mcp", stateless_http=True, json_response=True
+    )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 

@@ -4,11 +4,14 @@ and that every answer is the caller's own view."""
 from __future__ import annotations
 
 import time
+import uuid
 
+import anyio
 import httpx2
 import psycopg
 import pytest
 from mcp.shared.exceptions import MCPError
+from psycopg.pq import TransactionStatus
 
 from conftest import (
     REDMOND,
@@ -20,6 +23,7 @@ from conftest import (
     run_server,
     server_settings,
 )
+from zava_mcp.calls import Database
 
 pytestmark = pytest.mark.anyio
 
@@ -366,6 +370,36 @@ async def test_nothing_survives_on_pooled_connections(served):
         {"postgresql_query": "select current_setting('work_mem')"},
     )
     assert settings.structured_content["rows"] != [["1MB"]]
+
+
+async def test_a_call_that_ended_early_has_its_session_cleaned(served):
+    """A call that ends with an exception has not cleaned its session (_call_in_pipeline
+    does so only when it succeeds): its connection is rolled back and cleaned in a task of
+    its own before the pool lends it again."""
+    database = Database.from_settings(served.settings)
+    await database.open()
+    try:
+        role = await database._role_of(uuid.UUID(SEATTLE))
+        with pytest.raises(RuntimeError):
+            async with database.calls.connection(role, timeout=5) as conn:
+                await conn.execute("select pg_advisory_lock(4646)")
+                await conn.execute("begin read only")
+                raise RuntimeError("the call failed before cleaning its session")
+        deadline = time.monotonic() + 5
+        while True:
+            with psycopg.connect(served.admin_url) as admin:
+                locks = admin.execute(
+                    "select count(*) from pg_locks where locktype = 'advisory' and objid = 4646"
+                ).fetchone()[0]
+            if locks == 0:
+                break
+            assert time.monotonic() < deadline, "the session lock of a failed call survived"
+            await anyio.sleep(0.1)
+        async with database.calls.connection(role, timeout=5) as conn:
+            assert conn.info.transaction_status == TransactionStatus.IDLE
+            await conn.execute("select 1")
+    finally:
+        await database.close()
 
 
 async def test_many_calls_on_the_same_pooled_connections(served):
