@@ -373,9 +373,9 @@ async def test_nothing_survives_on_pooled_connections(served):
 
 
 async def test_a_call_that_ended_early_has_its_session_cleaned(served):
-    """A call that ends with an exception has not cleaned its session (_call_in_pipeline
-    does so only when it succeeds): its connection is rolled back and cleaned in a task of
-    its own before the pool lends it again."""
+    """A call that ends with an exception before its pipeline cleaned the session (here
+    one that took a session lock and left a transaction open) has its connection rolled
+    back and cleaned in a task of its own before the pool lends it again."""
     database = Database.from_settings(served.settings)
     await database.open()
     try:
