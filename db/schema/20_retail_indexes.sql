@@ -5,7 +5,6 @@ set role {{ owner }};
 create index if not exists orders_store_id_order_date_idx on retail.orders (store_id, order_date);
 create index if not exists orders_order_date_idx on retail.orders (order_date);
 create index if not exists orders_customer_id_idx on retail.orders (customer_id);
-create index if not exists order_items_order_id_idx on retail.order_items (order_id);
 create index if not exists order_items_store_id_product_id_idx on retail.order_items (store_id, product_id);
 create index if not exists order_items_product_id_idx on retail.order_items (product_id);
 create index if not exists customers_primary_store_id_idx on retail.customers (primary_store_id);
@@ -25,6 +24,17 @@ create index if not exists orders_store_id_order_date_covering_idx
 on retail.orders (store_id, order_date) include (order_id);
 create index if not exists order_items_store_id_product_id_covering_idx
 on retail.order_items (store_id, product_id) include (order_id, total_amount);
+
+-- An order's lines by order_id, with what the revenue questions read of them (the store for
+-- the row level security filter, the product, the amount): a period's orders join their
+-- lines from this index alone, one lookup per order. Without the included columns every
+-- lookup also visits the table, and PostgreSQL prefers a hash join over all order lines
+-- (top 10 products last quarter as head office through mcp.run_query: 14.7 ms with this
+-- index, 47.8 ms with the plain one in the previous run of the row level security benchmark).
+-- It replaces the plain order_id index, which served the same lookups.
+drop index if exists retail.order_items_order_id_idx;
+create index if not exists order_items_order_id_covering_idx
+on retail.order_items (order_id) include (store_id, product_id, total_amount);
 
 -- The stock test of mcp.search_products' in_stock_only: for each candidate product, a row
 -- in stock at a store the caller may see (the inventory policy adds

@@ -4,7 +4,7 @@
 -- their login roles, and who owns what.
 -- Catalog checks only: nothing here acts for a principal or reads data.
 begin;
-select plan(85);
+select plan(87);
 
 -- Schemas and extensions
 
@@ -189,6 +189,16 @@ select is(
     to_regclass('retail.inventory_product_id_idx'),
     null,
     'Inventory has no index on product_id alone, which the stock test would take instead'
+);
+select is(
+    pg_catalog.pg_get_indexdef(to_regclass('retail.order_items_order_id_covering_idx')),
+    'CREATE INDEX order_items_order_id_covering_idx ON retail.order_items USING btree (order_id) INCLUDE (store_id, product_id, total_amount)',
+    'An order''s lines are read from the order_id index alone: it carries the store, product and amount'
+);
+select is(
+    to_regclass('retail.order_items_order_id_idx'),
+    null,
+    'Order lines have no plain order_id index beside the covering one'
 );
 select results_eq(
     $$
