@@ -911,7 +911,7 @@ def where_we_lose(results: dict[str, Any]) -> list[str]:
 
 
 # Where the peers' lead comes from: plain psycopg against the benchmark database (scale 1),
-# 15 calls each, medians, on a quiet machine unless said (2026-12-03, commit 48e705a).
+# 15 to 30 calls each, medians, on a quiet machine (2026-12-03).
 WHY_PEERS_ARE_AHEAD = (
     "`select 1` and `describe three tables` against MCP Toolbox: it is a Go server, "
     "0.15 to 0.45 ms of server CPU per `select 1` against our 1.2 to 1.3 ms in the Python "
@@ -921,21 +921,20 @@ WHY_PEERS_ARE_AHEAD = (
     "psycopg 15 %, the HTTP parser (h11) 10 %, the MCP SDK 10 %, asyncio 10 %, our own "
     "modules 6 %. In SQL, `mcp.describe_tables` for the three tables takes 2.2 ms as head "
     "office; it also lists the values of small columns and the range of date columns.",
-    "Top 10 products as head office against MCP Toolbox: Toolbox's role bypasses row level "
-    "security, ours reads under head office's policy, `store_id = any(<the 8 stores>)` on "
-    "every order line and order. The same SQL as the administrator took 18.7 ms, with that "
-    "filter written into it 28.3 ms, bound to head office 30.0 ms: the filter is the "
-    "difference, and `mcp.run_query` adds little to it (docs section 2).",
-    "Top 10 products as head office against the reference sample: its plan, not its "
-    "server. Its policy (`current_setting(...) = <head office> or exists (...)`) is "
-    "estimated to keep few rows, so PostgreSQL runs a serial nested loop from the quarter's "
-    "8,566 orders into `order_items_order_id_idx` (17,022 of 400,876 order lines read, "
-    "19 ms, one process). For our policy, and for the administrator's query without any, "
-    "it picks a parallel hash join over every order line. Forced to the nested loop "
-    "(hash and merge joins off, no workers), the administrator's query took 12.6 ms and "
-    "head office's 14.4 ms against 28.5 and 40.5 ms (measured while another benchmark "
-    "ran). `random_page_cost` 1.1 did not change PostgreSQL's choice. The serial plan's "
-    "lower CPU per call is what gives the reference 2.4x our calls/s at 8 and 32 clients.",
+    "Top 10 products as a store manager against MCP Toolbox: Toolbox's query carries a "
+    "literal `ord.store_id = 1`, so PostgreSQL knows it keeps 1,688 of the quarter's orders "
+    "and runs a serial nested loop into `order_items_order_id_covering_idx` (3.1 ms). Ours "
+    "reads under the policy `store_id = any(<the caller's stores>)`, an array PostgreSQL "
+    "cannot see when it plans: it expects 6,193 orders, so it reads the quarter's 8,566 "
+    "orders by date and filters them rather than the store's part of the store and date "
+    "index (`mcp.run_query` as Seattle's manager 5.0 ms, with the JSON it builds). The "
+    "rest is the server: about 3 ms of CPU per call against Toolbox's 0.7.",
+    "Top 10 products as head office is where the covering order_id index of order lines "
+    "changed the standings (before it, Toolbox led 2x and the reference sample 1.6 to 2.5x): "
+    "for head office's policy PostgreSQL now joins the quarter's orders to their lines from "
+    "that index alone (`mcp.run_query` 12.6 ms), while for the administrator's query "
+    "without a policy it still prefers a parallel hash join over every order line "
+    "(21.9 ms); the reference sample's policy gets the nested loop too.",
 )
 
 

@@ -543,59 +543,61 @@ RANDOM_PAGE_COST = {
 # deployment at this size needs; written after the run, rewrite with new figures.
 FINDINGS = (
     "**Head office's questions over the whole history are not interactive at this size, and "
-    "one does not fit a tool call.** Through `mcp.run_query`, monthly revenue by store took "
-    "14.0 s (117x scale 1), top 10 products last quarter 4.8 s (150x), category mix 5.4 s "
-    "(92x), top 20 customers by spend 35.7 s (122x). Top 20 customers is past the server's "
-    "15 s budget, so the tool call is cancelled, and monthly revenue is within 1 s of it. "
-    "Each reads all of order_items' heap or more (2,918 to 3,766 MiB per call in the plain "
-    'SQL\'s plans): no index or partition narrows "every store, all history". What would '
-    "answer them in seconds is fewer rows to read: a summary table (revenue per store, "
-    "product and month is at most 8 x 442 x 82 = 290,000 rows against 40 million lines) "
-    "refreshed on a schedule, with a store policy like the base tables' (not built or "
-    "measured here). Until then a deployment at this size raises `ZAVA_TIME_BUDGET` for "
-    "head office, or tells its users these questions take tens of seconds.",
-    "**`mcp.run_query` costs 0.85 to 1.22x plain SQL for head office at this size** (1.10, "
-    "1.19, 1.22, 0.85 for monthly revenue, top 10, category mix, top 20 customers), now "
-    "that it runs the query as one statement with the parallel workers plain SQL gets. "
-    "Measured with the cursor it used before (commit 5e7870a, the same database): 29.0, "
-    "13.0 and 9.3 s for the first three, 2.02, 2.27 and 1.84x plain SQL. For the manager "
-    "1.39, 2.04, 1.80 and 1.21x the hand-written filter (4.5, 1.4, 1.7 and 8.1 s; 5.5, 2.2 "
-    "and 1.8 s with the cursor): a manager runs without parallel workers, which the "
-    "hand-written query gets.",
-    "**Store managers stay within the budget but are not interactive either**: 4.5 s, 1.4 s, "
-    "1.7 s and 8.1 s for the four order questions; low stock is unchanged (2 to 3 ms: "
-    "inventory does not grow with the orders). Through the store-scoped covering indexes a "
-    "manager's plain query reads only its store's part: 308 to 428 MiB per call (Seattle "
-    "has about 20 % of the lines), against 2,918 to 3,766 MiB for head office.",
-    "**Memory.** The database is 9,969 MiB (110 MiB at scale 1: it grows with the scale), "
-    "heaps 4,290 MiB and indexes 5,669 MiB. All of it fit in this machine's 23.5 GiB, so "
-    "the pages counted as read above came from the operating system's cache, not the disk; "
-    "a deployment at this size wants RAM above the database's size. `shared_buffers` was "
-    "PostgreSQL's 128 MB, so every manager's call read its part of the covering indexes "
-    "(order_items' 1,549 MiB and orders' 603 MiB) from that cache; a `shared_buffers` that "
-    "holds them was not measured here.",
-    "**work_mem: no gain.** Head office with 64MB instead of the default 4MB took 1.08x, "
-    "0.94x, 0.99x, 1.10x and 0.99x as long (3 alternating calls each, the five queries). The top 10 query's temporary files "
-    "went (1,393 MiB to 0), but monthly revenue's still wrote 1,799 MiB; here temporary "
-    "files land in the page cache. Leave it at the default for "
-    "these queries.",
-    "**random_page_cost 1.1** (the data in memory) turned the plain top 10 query from "
-    "8.7 s to 1.0 s, measured by hand while run_query still read through a cursor, whose "
-    "plan did not change (13.0 and 13.4 s). run_query now plans the query as plain SQL is "
-    "planned, so the setting should reach the tool call too; not measured again. Worth "
-    "setting on a host whose data fit in memory or sit on SSDs.",
-    "**Partitioning by store: not supported by these figures.** A manager already reads "
-    "only the store's part of the covering indexes (308 to 428 MiB per call); Seattle's "
-    "partition of order_items would hold about 20 % of its 2,920 MiB heap, more than that, "
-    "and head office reads every partition anyway. **By date: supported on paper for "
-    "questions about a period, not measured.** Top 10 last quarter reads all 2,960 MiB of "
-    "order_items to find one quarter's lines (about 1/27 of them) because order_items has "
-    "no date; an `order_date` on order_items, partitioned or indexed by it, would let such a "
-    "question read that quarter only, as the nested loop at random_page_cost 1.1 does for "
-    "plain SQL (8.7 to 1.0 s). That is a schema addition, left for a decision. Neither "
-    "helps head office's whole-history questions.",
+    "two do not fit a tool call.** Through `mcp.run_query`, monthly revenue by store took "
+    "18.3 s (109x scale 1), category mix 9.1 s (93x), top 20 customers by spend 43.5 s "
+    "(98x): past the server's 15 s budget for monthly revenue and top 20 customers, so "
+    "those tool calls are cancelled (in the previous run, on a quieter machine, monthly "
+    "revenue took 14.0 s; this run's 1-minute load was 2.8 at the median, and plain SQL "
+    "slowed alike). Each reads all of order_items' heap or more (2,921 to 4,290 MiB per "
+    "call in the plain SQL's plans): no index or partition narrows \"every store, all "
+    'history". What would answer them in seconds is fewer rows to read: a summary table '
+    "(revenue per store, product and month is at most 8 x 442 x 82 = 290,000 rows against "
+    "40 million lines) refreshed on a schedule, with a store policy like the base tables' "
+    "(not built or measured here). Until then a deployment at this size raises "
+    "`ZAVA_TIME_BUDGET` for head office, or tells its users these questions take tens of "
+    "seconds.",
+    "**A question about a period reads that period.** Top 10 products last quarter took "
+    "1.0 s as head office (54x scale 1; 4.8 s in the previous run, 150x): order lines' "
+    "order_id index now carries their store, product and amount "
+    "(`order_items_order_id_covering_idx`), so the tool call joins the quarter's orders to "
+    "their lines from the index alone. The administrator's plain SQL, without the policy, "
+    "still reads all of order_items (2,968 MiB, 7.3 s): PostgreSQL prefers that plan at "
+    "`random_page_cost` 4.",
+    "**`mcp.run_query` against plain SQL at this size**: for head office 1.07, 0.13, 1.28 "
+    "and 0.77x (monthly revenue, top 10, category mix, top 20 customers); for a manager "
+    "1.28, 1.69, 1.62 and 1.24x the hand-written filter (6.4, 2.1, 2.2 and 12.7 s). A "
+    "manager's query runs without parallel workers, which the hand-written query gets.",
+    "**Store managers stay within the budget but are not interactive either**: 6.4 s, 2.1 s, "
+    "2.2 s and 12.7 s for the four order questions; low stock is unchanged (2 ms: inventory "
+    "does not grow with the orders). Through the store-scoped covering indexes a manager's "
+    "plain query reads only its store's part: 398 to 520 MiB per call, 1,768 MiB for top 20 "
+    "customers (Seattle has about 20 % of the lines), against 2,921 to 4,290 MiB for head "
+    "office.",
+    "**Memory.** The database is 10,832 MiB (it grows with the scale), heaps 4,290 MiB and "
+    "indexes 6,531 MiB; the covering order_id index is 1,548 MiB against the 686 MiB of the "
+    "plain one it replaced. All of it fit in this machine's 23.5 GiB, so the pages counted "
+    "as read above came from the operating system's cache, not the disk; a deployment at "
+    "this size wants RAM above the database's size. `shared_buffers` was PostgreSQL's "
+    "128 MB, so every manager's call read its part of the covering indexes from that cache; "
+    "a `shared_buffers` that holds them was not measured here.",
+    "**work_mem: no gain.** Head office with 64MB instead of the default 4MB took 0.95x, "
+    "0.96x, 1.04x and 0.94x as long for the four order questions (3 alternating calls "
+    "each). Monthly revenue's plain SQL still wrote 1,798 MiB of temporary files; here "
+    "they land in the page cache. Leave it at the default for these queries.",
+    "**random_page_cost 1.1** (the data in memory) turned the administrator's plain top 10 "
+    "query from 8.7 s to 1.0 s in the hand experiment above, made before the covering "
+    "index; head office's tool call now takes that plan at PostgreSQL's 4. Worth setting "
+    "on a host whose data fit in memory or sit on SSDs, for the SQL of other clients.",
+    "**Partitioning: not supported by these figures.** A manager already reads only the "
+    "store's part of the covering indexes; Seattle's partition of order_items would hold "
+    "about 20 % of its 2,920 MiB heap, more than that, and head office reads every "
+    "partition anyway. A period's question reads its period through the order_id index "
+    "(top 10 last quarter, above), so an `order_date` on order_items, partitioned by it, "
+    "is no longer needed for that. Neither helps head office's whole-history questions.",
     "**Building it takes half an hour here**: 1,787 s on the two shared cores (1-minute "
-    "load median 3.98 during the build): customers 159 s, orders 542 s, order_items 915 s, "
+    "load median 3.98 during the build, before the order_id index carried the lines' store, "
+    "product and amount; the kept database got that index when the schema was applied "
+    "again, untimed): customers 159 s, orders 542 s, order_items 915 s, "
     "the deferred indexes and ANALYZE 153 s, vacuum analyze 14 s. The orders step still "
     "took 12.9x its scale-10 time (42 s, the earlier seed on a quieter machine). A likely "
     "cause, not verified: each order's foreign key check locks its customer's row (FOR KEY "
@@ -824,11 +826,10 @@ def markdown(results: dict[str, Any]) -> str:
         *(f"| {path} | {a:,} | {b:,} |" for path, (a, b) in RANDOM_PAGE_COST.items()),
         "",
         "At 1.1 the plain head office query walks the quarter's orders and reaches their "
-        "lines through `order_items_order_id_idx` (a nested loop) instead of reading all of "
-        "order_items; run_query's cursor keeps the other plan (the cursor is planned without "
-        "parallel workers, and the policy's `store_id = any(...)` is estimated to keep 74 % "
-        "of the lines, 29.5 million, so it reads the store-scoped covering index and hashes "
-        "the quarter's orders), so the tool calls did not move.",
+        "lines through the order_id index (a nested loop) instead of reading all of "
+        "order_items; run_query's cursor, as it was then, kept the other plan, so the tool "
+        "calls did not move. Made before that index carried the lines' store, product and "
+        "amount; with it, head office's tool call takes the nested loop at 4 (above).",
     ]
     same = all(all(f["same_row_counts"].values()) for f in results["queries"].values())
     lines += [
