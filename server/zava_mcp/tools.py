@@ -850,9 +850,9 @@ async def _warm_up(embedder: QueryEmbedder) -> None:
     except EmbeddingError as error:
         log.warning("embeddings are unavailable, semantic search will fail: %s", error)
     # The model leaves millions of new objects behind. Left alone, Python's first full
-    # collection walks them all in the middle of some early tool call (a 100 to 120 ms
-    # pause, about the 70th call on the benchmarks' machine); collected now, the pause
-    # happens at start-up, and later full collections come rarely (docs/benchmarks.md).
+    # collection walks them all in the middle of an early tool call (a 100 to 120 ms pause
+    # within the first hundred calls on the benchmarks' machine); collected now, the pause
+    # happens at start-up, and later full collections come rarely.
     gc.collect()
 
 
