@@ -914,7 +914,7 @@ def where_we_lose(results: dict[str, Any]) -> list[str]:
 # 15 to 30 calls each, medians, on a quiet machine (2026-12-03).
 WHY_PEERS_ARE_AHEAD = (
     "`select 1` and `describe three tables` against MCP Toolbox: it is a Go server, "
-    "0.15 to 0.45 ms of server CPU per `select 1` against our 1.2 to 1.3 ms in the Python "
+    "0.15 to 0.55 ms of server CPU per `select 1` against our 1.2 to 1.3 ms in the Python "
     "MCP SDK, measured on our server alone over 12 rounds of 300 calls at one client (the "
     "one-client cells of a peers run vary between runs: 1.9 to 5.4 ms for the same code). "
     "The SDK's own floor, a no-op tool, is 0.4 ms (docs section 1). Of ours, by profile: "
@@ -928,9 +928,9 @@ WHY_PEERS_ARE_AHEAD = (
     "cannot see when it plans: it expects 6,193 orders, so it reads the quarter's 8,566 "
     "orders by date and filters them rather than the store's part of the store and date "
     "index (`mcp.run_query` as Seattle's manager 5.0 ms, with the JSON it builds). The "
-    "rest is the server: about 3 ms of CPU per call against Toolbox's 0.7.",
+    "rest is the server: 2.5 to 4 ms of CPU per call against Toolbox's 0.65 to 1.1.",
     "Top 10 products as head office is where the covering order_id index of order lines "
-    "changed the standings (before it, Toolbox led 2x and the reference sample 1.6 to 2.5x): "
+    "changed the standings (before it, Toolbox led 1.2 to 2.1x and the reference sample 1.6 to 2.5x): "
     "for head office's policy PostgreSQL now joins the quarter's orders to their lines from "
     "that index alone (`mcp.run_query` 12.6 ms), while for the administrator's query "
     "without a policy it still prefers a parallel hash join over every order line "
