@@ -38,6 +38,7 @@ declare
     body text := mcp_internal.query_without_final_semicolons(query);
     guard refcursor;
     shape record;
+    shape_json json;
     column_types text[];
     column_names text[];
     -- What a row's JSON object adds to its values: each column's quoted name and colon.
@@ -47,7 +48,14 @@ declare
     row_values text;
     least_bytes text;
     renamed text;
-    answer jsonb;
+    -- The answer's pieces: the rows as a JSON array, how many were read (at most
+    -- max_rows + 1) and then kept, their JSON's size as objects, whether a row's JSON was
+    -- not made (it could not fit), whether rows were left out.
+    rows_json json;
+    rows_read bigint;
+    rows_bytes bigint;
+    rows_unmade boolean;
+    truncated boolean;
 begin
     if max_rows is null or max_rows not between 1 and 10000 then
         raise exception 'max_rows must be between 1 and 10000, not %', coalesce(max_rows::text, 'null')
@@ -78,20 +86,35 @@ begin
         -- columns in order.
         fetch relative 0 from guard into shape;
         close guard;
+        -- (As a json variable, not the record, the statement below is planned once per
+        -- session rather than for each record type.)
+        shape_json := to_json(shape);
         select coalesce(array_agg(field.key order by field.position), '{}'),
                coalesce(sum(octet_length(to_json(field.key)::text) + 1), 0)
         into column_names, names_bytes
-        from json_each(to_json(shape)) with ordinality as field (key, value, position);
+        from json_each(shape_json) with ordinality as field (key, value, position);
 
         -- The column types, from the same statement prepared (not run) under a name of our
-        -- own; it is deallocated at once, so nothing stays in the session.
+        -- own; it is deallocated at once, so nothing stays in the session. With them, the
+        -- pieces of the statement the query runs in (below).
         if exists (select from pg_catalog.pg_prepared_statements where name = 'mcp_run_query_columns') then
             deallocate mcp_run_query_columns;
         end if;
         execute 'prepare mcp_run_query_columns as ' || body;
-        select array(select pg_catalog.format_type(result_type, null) from unnest(statement.result_types) as result_type)
-        into column_types
+        select types.listed, pieces.row_values, pieces.least_bytes, pieces.renamed
+        into column_types, row_values, least_bytes, renamed
         from pg_catalog.pg_prepared_statements as statement
+        cross join lateral (
+            select array(select pg_catalog.format_type(result_type, null)
+                         from unnest(statement.result_types) as result_type) as listed
+        ) as types
+        cross join lateral (
+            select coalesce(string_agg(format('q.c%s', n), ', ' order by n), '') as row_values,
+                   coalesce(string_agg(format('coalesce(pg_catalog.pg_column_size(q.c%s), 0) / 16', n), ' + ' order by n), '0')
+                       as least_bytes,
+                   coalesce('(' || string_agg(format('c%s', n), ', ' order by n) || ')', '') as renamed
+            from generate_series(1, cardinality(statement.result_types)) as n
+        ) as pieces
         where statement.name = 'mcp_run_query_columns';
         deallocate mcp_run_query_columns;
 
@@ -104,56 +127,64 @@ begin
             perform pg_catalog.set_config('max_parallel_workers_per_gather', '0', true);
         end if;
 
-        select coalesce(string_agg(format('q.c%s', n), ', ' order by n), ''),
-               coalesce(string_agg(format('coalesce(pg_catalog.pg_column_size(q.c%s), 0) / 16', n), ' + ' order by n), '0'),
-               coalesce('(' || string_agg(format('c%s', n), ', ' order by n) || ')', '')
-        into row_values, least_bytes, renamed
-        from generate_series(1, cardinality(column_types)) as n;
-
-        -- The rows as JSON arrays, numbered and measured in the query's order; the columns
-        -- are renamed c1, c2, ... so that duplicate and unnamed ones can be listed. Rows
-        -- past max_rows + 1 are never read. A row's JSON is made only while the rows so far
-        -- may still fit: a value's JSON text is never shorter than a sixteenth of its
-        -- stored size (pg_column_size), so rows past the point where those sixteenths
-        -- alone exceed max_bytes cannot be kept, and a query of huge rows costs the reading
-        -- of them, not their JSON. The ORDER BY of a constant sorts nothing, but makes
+        -- The first max_rows + 1 rows as JSON arrays, numbered in the query's order; the
+        -- columns are renamed c1, c2, ... so that duplicate and unnamed ones can be listed.
+        -- Rows past max_rows + 1 are never read. A row's JSON is made only while the rows
+        -- so far may still fit: a value's JSON text is never shorter than a sixteenth of its
+        -- stored size (pg_column_size), so rows past the point where those sixteenths alone
+        -- exceed max_bytes cannot be kept, and a query of huge rows costs the reading of
+        -- them, not their JSON. The statement also gives the JSON's size as objects (with
+        -- the column names) of the first max_rows rows, so that the usual answer, which
+        -- fits, needs nothing more. The ORDER BY of a constant sorts nothing, but makes
         -- PostgreSQL plan the query for all its rows, as it plans plain SQL, and not for a
         -- fast start of max_rows + 1 rows: with a LIMIT alone it picked plans for a quick
         -- first row that took twice as long for the whole answer (monthly revenue by store).
         execute format(
             $answer$
-            select jsonb_build_object(
-                'rows', coalesce(json_agg(measured.row_json order by measured.position)
-                    filter (where measured.kept), '[]'),
-                'row_count', count(*) filter (where measured.kept),
-                'truncated', coalesce(bool_or(not measured.kept), false))
+            select coalesce(json_agg(made.row_json order by made.position)
+                       filter (where made.position <= %1$s), '[]'),
+                   count(*),
+                   coalesce(sum(octet_length(made.row_json::text) + %3$s)
+                       filter (where made.position <= %1$s), 0),
+                   coalesce(bool_or(made.row_json is null) filter (where made.position <= %1$s), false)
             from (
-                select row_json, position,
-                       position <= %1$s and least_so_far <= %2$s
-                       and sum(octet_length(row_json::text) + %3$s) over (rows unbounded preceding) <= %2$s as kept
-                from (
-                    select case when least_so_far <= %2$s then pg_catalog.json_build_array(%4$s) end as row_json,
-                           position, least_so_far
-                    from (
-                        select q.*, row_number() over running as position,
-                               sum(%5$s) over running as least_so_far
-                        from (select * from (
+                select case when sum(%5$s) over running <= %2$s then pg_catalog.json_build_array(%4$s) end
+                           as row_json,
+                       row_number() over running as position
+                from (select * from (
 %6$s
-                        ) as q %7$s order by null::integer limit %8$s) as q
-                        window running as (rows unbounded preceding)
-                    ) as q
-                ) as made
-            ) as measured
+                ) as q %7$s order by null::integer limit %8$s) as q
+                window running as (rows unbounded preceding)
+            ) as made
             $answer$,
             max_rows, max_bytes, names_bytes, row_values, least_bytes, body, renamed, max_rows + 1)
-        into answer;
+        into rows_json, rows_read, rows_bytes, rows_unmade;
     exception when read_only_sql_transaction then
         perform mcp_internal.refuse_write('mcp.run_query', sqlerrm);
     end;
     -- (An error rolls the setting back with the transaction or the caller's savepoint.)
     perform pg_catalog.set_config('max_parallel_workers_per_gather', parallel_workers, true);
 
-    return answer || jsonb_build_object('columns', (
+    if rows_unmade or rows_bytes > max_bytes then
+        -- Not all of the first max_rows rows fit: keep those that do, up to the first
+        -- that does not (a row whose JSON was not made never fits).
+        select coalesce(json_agg(row_json order by position) filter (where kept), '[]'), count(*) filter (where kept)
+        into rows_json, rows_read
+        from (
+            select listed.row_json, listed.position,
+                   pg_catalog.json_typeof(listed.row_json) = 'array'
+                   and sum(octet_length(listed.row_json::text) + names_bytes) over (order by listed.position rows unbounded preceding)
+                       <= max_bytes
+                       as kept
+            from json_array_elements(rows_json) with ordinality as listed (row_json, position)
+        ) as measured;
+        truncated := true;
+    else
+        truncated := rows_read > max_rows;
+        rows_read := least(rows_read, max_rows);
+    end if;
+
+    return jsonb_build_object('rows', rows_json, 'row_count', rows_read, 'truncated', truncated, 'columns', (
         select coalesce(jsonb_agg(jsonb_build_object('name', column_name, 'type', column_types[position])
                                   order by position), '[]')
         from unnest(column_names) with ordinality as listed (column_name, position)

@@ -5,7 +5,7 @@
 -- mcp_internal.leading_keyword), the read-only transaction it leaves behind, and row
 -- level security applied to the caller's query.
 begin;
-select plan(71);
+select plan(73);
 
 -- The owner's view, computed before any binding makes the transaction read-only.
 select store.store_id as seattle_store
@@ -280,6 +280,24 @@ select is(
     mcp.run_query($$select repeat('x', 2000) as r$$, 100, 1024),
     '{"columns": [{"name": "r", "type": "text"}], "rows": [], "row_count": 0, "truncated": true}'::jsonb,
     'a first row larger than max_bytes gives no rows, truncated true, and still the columns'
+);
+
+-- Kept rows are the first ones, up to the first that does not fit: a smaller row after it
+-- is not kept. The probe row past max_rows counts for truncated, never for the bytes.
+select is(
+    mcp.run_query($$select repeat('x', n) as r from unnest(array[1000, 3000, 10]) as n$$, 100, 2048)
+    - 'columns',
+    jsonb_build_object(
+        'rows', jsonb_build_array(jsonb_build_array(repeat('x', 1000))),
+        'row_count', 1, 'truncated', true
+    ),
+    'rows after the first that does not fit in max_bytes are left out, however small'
+);
+select is(
+    mcp.run_query($$select repeat('x', n) as r from unnest(array[1000, 900, 5000]) as n$$, 2, 2048)
+    - 'rows' - 'columns',
+    '{"row_count": 2, "truncated": true}'::jsonb,
+    'with max_rows 2, a third row too large for max_bytes only makes the answer truncated'
 );
 
 -- Argument validation.
