@@ -11,9 +11,11 @@
 -- a short header; `store_id = any(...)` then copies such an array back for every row it
 -- tests (88 ns a row, against 41 ns for an array of 27 here: EXPLAIN ANALYZE of a scan of
 -- 400,876 order lines filtered by the subquery). Every row head office reads matches one
--- of the real ids before the copies, which are never compared. A store manager's list
--- stays one id: most rows a manager's filter tests do not match, and would be compared
--- with all 27.
+-- of the real ids before the copies, which are never compared. The cost: an index scan
+-- that takes the list as its condition sorts it again on each rescan, about 0.5 us more
+-- with 27 ids (442 probes of the inventory index, one per product: 1.01 -> 1.22 ms). A
+-- store manager's list stays one id: most rows a manager's filter tests do not match, and
+-- would be compared with all 27.
 set role {{ owner }};
 
 create or replace function mcp_internal.visible_store_ids()
