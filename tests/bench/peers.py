@@ -916,27 +916,28 @@ WHY_PEERS_ARE_AHEAD = (
     "`select 1` and `describe three tables` against MCP Toolbox: it is a Go server, "
     "0.15 to 0.55 ms of server CPU per `select 1` against our 1.2 to 1.3 ms in the Python "
     "MCP SDK, measured on our server alone over 12 rounds of 300 calls at one client (the "
-    "one-client cells of a peers run vary between runs: 1.9 to 5.4 ms for the same code). "
+    "one-client cells of a peers run vary between runs: 1.45 to 5.4 ms). "
     "The SDK's own floor, a no-op tool, is 0.4 ms (docs section 1). Of ours, by profile: "
     "psycopg 15 %, the HTTP parser (h11) 10 %, the MCP SDK 10 %, asyncio 10 %, our own "
     "modules 6 %. In SQL, `mcp.describe_tables` for the three tables takes 2.2 ms as head "
     "office; it also lists the values of small columns and the range of date columns.",
     "Top 10 products as a store manager against MCP Toolbox: Toolbox's query carries a "
-    "literal `ord.store_id = 1`, so PostgreSQL knows it keeps 1,688 of the quarter's orders "
-    "and runs a serial nested loop into `order_items_order_id_covering_idx` (3.1 ms). Ours "
-    "reads under the policy `store_id = any(<the caller's stores>)`, an array PostgreSQL "
-    "cannot see when it plans: it expects 6,193 orders, so it reads the quarter's 8,566 "
-    "orders by date and filters them rather than the store's part of the store and date "
-    "index (`mcp.run_query` as Seattle's manager 5.0 ms, with the JSON it builds). The "
-    "rest is the server: 2.5 to 4 ms of CPU per call against Toolbox's 0.65 to 1.1.",
-    "Top 10 products as head office is where the covering order_id index of order lines "
-    "changed the standings (before it, Toolbox led 1.2 to 2.1x and the reference sample 1.6 to 2.5x): "
-    "for head office's policy PostgreSQL now joins the quarter's orders to their lines from "
-    "that index alone (`mcp.run_query` 12.6 ms), while for the administrator's query "
-    "without a policy it still prefers a parallel hash join over every order line "
-    "(21.9 ms); the reference sample's policy gets the nested loop too, and the two are "
-    "level: in three runs after the index the reference led at one level in each (our "
-    "calls/s 0.98x and 0.85x its at 8 clients, 0.81x at 32) and trailed at the others.",
+    "literal `ord.store_id = 1`, so PostgreSQL knows it keeps 1,707 of the quarter's orders "
+    "and runs a serial nested loop into `order_items_order_id_covering_idx` (2.5 ms of "
+    "PostgreSQL CPU per call in this run). Ours reads under the policy `store_id = "
+    "any(<the caller's stores>)`, an array PostgreSQL cannot see when it plans: it expects "
+    "6,171 orders and 295,415 order lines, so it reads all 80,063 of the store's lines "
+    "from the store index and hash-joins them with the 1,707 orders (9.5 ms of PostgreSQL "
+    "CPU per call, with the JSON `mcp.run_query` builds). The rest is the server: 1.75 to "
+    "2.45 ms of CPU per call against Toolbox's 0.5 to 0.65.",
+    "Top 10 products as head office: for head office's policy PostgreSQL joins the "
+    "quarter's orders to their lines from the covering order_id index alone (`mcp.run_query` "
+    "12.8 ms in the RLS family), while for the administrator's query without a policy it "
+    "prefers a parallel hash join over every order line (21.5 ms); the reference sample's "
+    "policy gets the nested loop too. In this run we were ahead of both at every level "
+    "(1.23 to 1.52x Toolbox's calls/s, 1.17 to 1.75x the reference's), after head office's "
+    "store list was unpacked (docs section 2); in the three runs before that change the "
+    "reference led at one level in each.",
 )
 
 
