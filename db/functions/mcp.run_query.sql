@@ -38,7 +38,6 @@ declare
     body text := mcp_internal.query_without_final_semicolons(query);
     guard refcursor;
     shape record;
-    shape_json json;
     column_types text[];
     column_names text[];
     -- What a row's JSON object adds to its values: each column's quoted name and colon.
@@ -86,13 +85,10 @@ begin
         -- columns in order.
         fetch relative 0 from guard into shape;
         close guard;
-        -- (As a json variable, not the record, the statement below is planned once per
-        -- session rather than for each record type.)
-        shape_json := to_json(shape);
         select coalesce(array_agg(field.key order by field.position), '{}'),
                coalesce(sum(octet_length(to_json(field.key)::text) + 1), 0)
         into column_names, names_bytes
-        from json_each(shape_json) with ordinality as field (key, value, position);
+        from json_each(to_json(shape)) with ordinality as field (key, value, position);
 
         -- The column types, from the same statement prepared (not run) under a name of our
         -- own; it is deallocated at once, so nothing stays in the session. With them, the
