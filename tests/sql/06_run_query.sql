@@ -283,7 +283,8 @@ select is(
 );
 
 -- Kept rows are the first ones, up to the first that does not fit: a smaller row after it
--- is not kept. The probe row past max_rows counts for truncated, never for the bytes.
+-- is not kept. A row past max_rows, however large, only makes the answer truncated: the
+-- rows before it are all kept.
 select is(
     mcp.run_query($$select repeat('x', n) as r from unnest(array[1000, 3000, 10]) as n$$, 100, 2048)
     - 'columns',
