@@ -915,9 +915,10 @@ def where_we_lose(results: dict[str, Any]) -> list[str]:
 WHY_PEERS_ARE_AHEAD = (
     "`select 1` and `describe three tables` against MCP Toolbox: it is a Go server, "
     "0.15 to 0.55 ms of server CPU per `select 1` against our 1.2 to 1.3 ms in the Python "
-    "MCP SDK, measured on our server alone over 12 rounds of 300 calls at one client (the "
-    "one-client cells of a peers run vary between runs: 1.45 to 5.4 ms). "
-    "The SDK's own floor, a no-op tool, is 0.4 ms (docs section 1). Of ours, by profile: "
+    "MCP SDK, measured on our server alone over 12 rounds of 300 calls at one client on "
+    "the earlier machine (an AMD EPYC; the one-client cells of a peers run vary between "
+    "runs: 1.45 to 5.4 ms). The SDK's own floor, a no-op tool, is 0.5 to 0.6 ms of server "
+    "CPU per call on this machine (docs section 1; 0.4 ms on the earlier one). Of ours, by profile: "
     "psycopg 15 %, the HTTP parser (h11) 10 %, the MCP SDK 10 %, asyncio 10 %, our own "
     "modules 6 %. In SQL, `mcp.describe_tables` for the three tables takes 2.2 ms as head "
     "office; it also lists the values of small columns and the range of date columns.",
