@@ -1,7 +1,8 @@
 """HTTP limits of `zava-mcp serve` (server/zava_mcp/http_server.py), attacked over real
 sockets: a connection that never sends a request and a request that trickles in are
-closed in time, a connection over the limit is answered 503, MCP sessions are bounded,
-and a tool call longer than the read timeout is not cut short."""
+closed in time, a malformed request is answered 400, pipelined requests are each
+answered, a connection over the limit is answered 503, MCP sessions are bounded, and a
+tool call longer than the read timeout is not cut short."""
 
 from __future__ import annotations
 
@@ -91,6 +92,31 @@ def test_a_body_that_trickles_in_is_cut_off(limited):
         seconds = closed_after(sock, b"{" + b" " * 999)
     print(f"\ntrickling body cut off after {seconds:.2f} s (read timeout {READ_SECONDS} s)")
     assert seconds < READ_SECONDS + 1
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (10 s at most)."""
+    sock.settimeout(10)
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def test_a_malformed_request_is_answered_400_and_the_connection_closed(limited):
+    with connect(limited) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n")
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+
+
+def test_pipelined_requests_are_each_answered(limited):
+    """Two requests in one packet are both answered; the idle connection is then closed."""
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with connect(limited) as sock:
+        sock.sendall(request * 2)
+        answer = read_until_closed(sock)
+    assert answer.count(b"HTTP/1.1 200 OK") == 2, answer
 
 
 async def test_connections_over_the_limit_are_answered_503(limited):
