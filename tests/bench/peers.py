@@ -910,35 +910,36 @@ def where_we_lose(results: dict[str, Any]) -> list[str]:
     return found
 
 
-# Where the peers' lead comes from: plain psycopg against the benchmark database (scale 1),
-# 15 to 30 calls each, medians, on a quiet machine (2026-12-03).
+# Where the peers' lead comes from (the figures of the committed peers run, and profiles
+# and EXPLAIN ANALYZE against the benchmark database at scale 1; rewrite after a new run).
 WHY_PEERS_ARE_AHEAD = (
     "`select 1` and `describe three tables` against MCP Toolbox: it is a Go server, "
-    "0.15 to 0.55 ms of server CPU per `select 1` against our 1.2 to 1.3 ms in the Python "
-    "MCP SDK, measured on our server alone over 12 rounds of 300 calls at one client on "
-    "the earlier machine (an AMD EPYC; the one-client cells of a peers run vary between "
-    "runs: 1.45 to 5.4 ms). The SDK's own floor, a no-op tool, is 0.5 to 0.6 ms of server "
-    "CPU per call on this machine (docs section 1; 0.4 ms on the earlier one). Of ours, by profile: "
-    "psycopg 15 %, the HTTP parser (h11) 10 %, the MCP SDK 10 %, asyncio 10 %, our own "
-    "modules 6 %. In SQL, `mcp.describe_tables` for the three tables takes 2.2 ms as head "
-    "office; it also lists the values of small columns and the range of date columns.",
+    "0.55 to 0.9 ms of server CPU per `select 1` in this run against our 2.95 to 4.45 ms "
+    "in the Python MCP SDK, on a machine where the SDK's own floor, a no-op tool, costs "
+    "1.2 to 2.05 ms of server CPU per call (docs section 1; 0.5 to 0.6 ms on the Intel Xeon "
+    "of the runs before, 0.4 on the AMD EPYC before that). Of ours, by profile (py-spy, "
+    "`select 1` at 4 clients, after the move to httptools and uvloop, which took 15 to 17 % "
+    "off): psycopg 32 %, the MCP SDK 14 %, the event loop 10 %, pydantic 9 %, our own "
+    "modules 8 %, uvicorn 6 %. Describing the three tables as head office, PostgreSQL "
+    "spends 7.0 to 8.3 ms of CPU per call for us (`mcp.describe_tables` also lists the values of small columns "
+    "and the range of date columns) against 4.45 to 4.95 for Toolbox's catalog query.",
     "Top 10 products as a store manager against MCP Toolbox: Toolbox's query carries a "
     "literal `ord.store_id = 1`, so PostgreSQL knows it keeps 1,707 of the quarter's orders "
-    "and runs a serial nested loop into `order_items_order_id_covering_idx` (2.5 ms of "
-    "PostgreSQL CPU per call in this run). Ours reads under the policy `store_id = "
+    "and runs a serial nested loop into `order_items_order_id_covering_idx` (7.2 to 8.0 ms "
+    "of PostgreSQL CPU per call in this run). Ours reads under the policy `store_id = "
     "any(<the caller's stores>)`, an array PostgreSQL cannot see when it plans: it expects "
     "6,171 orders and 295,415 order lines, so it reads all 80,063 of the store's lines "
-    "from the store index and hash-joins them with the 1,707 orders (9.5 ms of PostgreSQL "
-    "CPU per call, with the JSON `mcp.run_query` builds). The rest is the server: 1.75 to "
-    "2.45 ms of CPU per call against Toolbox's 0.5 to 0.65.",
+    "from the store index and hash-joins them with the 1,707 orders (21.9 to 24.7 ms of "
+    "PostgreSQL CPU per call, with the JSON `mcp.run_query` builds). The rest is the "
+    "server: 4.25 to 7.6 ms of CPU per call against Toolbox's 1.3 to 1.8.",
     "Top 10 products as head office: for head office's policy PostgreSQL joins the "
     "quarter's orders to their lines from the covering order_id index alone (`mcp.run_query` "
     "12.8 ms in the RLS family), while for the administrator's query without a policy it "
     "prefers a parallel hash join over every order line (21.5 ms); the reference sample's "
     "policy gets the nested loop too. In this run we were ahead of both at every level "
-    "(1.23 to 1.52x Toolbox's calls/s, 1.17 to 1.75x the reference's), after head office's "
-    "store list was unpacked (docs section 2); in the three runs before that change the "
-    "reference led at one level in each.",
+    "(1.34 to 1.88x Toolbox's calls/s, 1.14 to 1.76x the reference's), as in the run "
+    "before, after head office's store list was unpacked (docs section 2); in the three "
+    "runs before that change the reference led at one level in each.",
 )
 
 
