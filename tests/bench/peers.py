@@ -914,32 +914,35 @@ def where_we_lose(results: dict[str, Any]) -> list[str]:
 # and EXPLAIN ANALYZE against the benchmark database at scale 1; rewrite after a new run).
 WHY_PEERS_ARE_AHEAD = (
     "`select 1` and `describe three tables` against MCP Toolbox: it is a Go server, "
-    "0.55 to 0.9 ms of server CPU per `select 1` in this run against our 2.95 to 4.45 ms "
-    "in the Python MCP SDK, on a machine where the SDK's own floor, a no-op tool, costs "
-    "1.2 to 2.05 ms of server CPU per call (docs section 1; 0.5 to 0.6 ms on the Intel Xeon "
-    "of the runs before, 0.4 on the AMD EPYC before that). Of ours, by profile (py-spy, "
-    "`select 1` at 4 clients, after the move to httptools and uvloop, which took 15 to 17 % "
-    "off): psycopg 32 %, the MCP SDK 14 %, the event loop 10 %, pydantic 9 %, our own "
-    "modules 8 %, uvicorn 6 %. Describing the three tables as head office, PostgreSQL "
-    "spends 7.0 to 8.3 ms of CPU per call for us (`mcp.describe_tables` also lists the values of small columns "
-    "and the range of date columns) against 4.45 to 4.95 for Toolbox's catalog query.",
+    "0.25 to 0.6 ms of server CPU per `select 1` in this run against our 1.6 to 3.35 ms "
+    "in the Python MCP SDK (this run's machine was about twice as fast per call as the run "
+    "before it, though the same 2-core AMD EPYC model: compare within a run). Of ours, by "
+    "profile (py-spy, `select 1` at 4 clients, after the move to httptools and uvloop): "
+    "psycopg 32 %, the MCP SDK 14 %, the event loop 10 %, pydantic 9 %, our own modules "
+    "8 %, uvicorn 6 %. Describing the three tables, PostgreSQL spends 3.75 to 5.35 ms of "
+    "CPU per call for us (`mcp.describe_tables` also lists the values of small columns "
+    "and the range of date columns) against 3.75 to 5.55 for Toolbox's catalog query; the "
+    "rest is the server's 2.9 to 4.55 ms against Toolbox's 2.25 to 3.55. The reference "
+    "sample, whose describe reads the catalog in 0.45 to 0.75 ms, was ahead at one client.",
     "Top 10 products as a store manager against MCP Toolbox: Toolbox's query carries a "
-    "literal `ord.store_id = 1`, so PostgreSQL knows it keeps 1,707 of the quarter's orders "
-    "and runs a serial nested loop into `order_items_order_id_covering_idx` (7.2 to 8.0 ms "
-    "of PostgreSQL CPU per call in this run). Ours reads under the policy `store_id = "
-    "any(<the caller's stores>)`, an array PostgreSQL cannot see when it plans: it expects "
-    "6,171 orders and 295,415 order lines, so it reads all 80,063 of the store's lines "
-    "from the store index and hash-joins them with the 1,707 orders (21.9 to 24.7 ms of "
-    "PostgreSQL CPU per call, with the JSON `mcp.run_query` builds). The rest is the "
-    "server: 4.25 to 7.6 ms of CPU per call against Toolbox's 1.3 to 1.8.",
+    "literal `ord.store_id = 1`, so PostgreSQL reads the store's orders of the quarter "
+    "from the (store_id, order_date) index and runs a serial nested loop into "
+    "`order_items_order_id_covering_idx` (3.6 to 3.95 ms of PostgreSQL CPU per call in "
+    "this run). Ours reads under the policy `store_id = any(<the caller's stores>)`, an "
+    "array PostgreSQL cannot see when it plans. Since the order lines' store filter counts "
+    "as keeping nine lines in ten (docs section 2), it runs the same nested loop, but "
+    "expects 74 % of the quarter's orders and so reads all of them from the order_date "
+    "index, filtering out the other stores' (8.25 to 10.35 ms of PostgreSQL CPU per call, "
+    "with the JSON `mcp.run_query` builds and the query planned for the guard and again "
+    "for the answer). The rest is the server: 2.25 to 4.0 ms of CPU per call against "
+    "Toolbox's 0.6 to 0.7.",
     "Top 10 products as head office: for head office's policy PostgreSQL joins the "
-    "quarter's orders to their lines from the covering order_id index alone (`mcp.run_query` "
-    "12.8 ms in the RLS family), while for the administrator's query without a policy it "
-    "prefers a parallel hash join over every order line (21.5 ms); the reference sample's "
-    "policy gets the nested loop too. In this run we were ahead of both at every level "
-    "(1.34 to 1.88x Toolbox's calls/s, 1.14 to 1.76x the reference's), as in the run "
-    "before, after head office's store list was unpacked (docs section 2); in the three "
-    "runs before that change the reference led at one level in each.",
+    "quarter's orders to their lines from the covering order_id index alone, while for "
+    "the administrator's query without a policy it prefers a parallel hash join over every "
+    "order line (`mcp.run_query` as head office 0.56x that plain SQL in the RLS family); "
+    "the reference sample's policy gets the nested loop too. In this run we were ahead of "
+    "both at every level (1.34 to 2.06x Toolbox's calls/s, 1.20 to 1.35x the reference's), "
+    "as in the two runs before.",
 )
 
 
