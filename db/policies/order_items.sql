@@ -22,9 +22,8 @@ using (store_id = any((select mcp_internal.visible_store_ids())::integer[]));
 -- With one distinct value for the planner, each guessed store counts as the most common
 -- store's share, and the filter as keeping about nine lines in ten: near the truth for
 -- head office, and for a manager's lines read with the manager's orders (all of them are
--- kept). A literal `store_id = 1` is
--- still estimated from the column's most common values. ANALYZE reads the setting, so
--- the column is analysed again when the setting is new.
+-- kept). A literal `store_id = 1` is still estimated from the column's most common
+-- values. ANALYZE reads the setting, so the column is analysed again when it is new.
 do $$
 begin
     if not exists (
