@@ -108,7 +108,7 @@ begin
 
         select jsonb_build_object(
             'table_name', format('%I.%I', namespace.nspname, class.relname),
-            'description', obj_description(class.oid, 'pg_class'),
+            'description', table_description.description,
             'estimated_rows', estimated_rows,
             'row_level_security', class.relrowsecurity,
             'columns', (
@@ -117,11 +117,17 @@ begin
                     'type', format_type(attribute.atttypid, attribute.atttypmod),
                     'nullable', not attribute.attnotnull,
                     'default', pg_get_expr(column_default.adbin, column_default.adrelid),
-                    'description', col_description(class.oid, attribute.attnum)
+                    'description', column_description.description
                 ) order by attribute.attnum)
                 from pg_catalog.pg_attribute as attribute
                 left join pg_catalog.pg_attrdef as column_default
                     on column_default.adrelid = attribute.attrelid and column_default.adnum = attribute.attnum
+                -- Comments joined, not read with col_description(): that SQL function
+                -- ran once per column, a tenth of the call.
+                left join pg_catalog.pg_description as column_description
+                    on column_description.objoid = attribute.attrelid
+                    and column_description.classoid = 'pg_catalog.pg_class'::regclass
+                    and column_description.objsubid = attribute.attnum
                 where attribute.attrelid = class.oid and attribute.attnum > 0 and not attribute.attisdropped
             ),
             'primary_key', (
@@ -181,6 +187,10 @@ begin
         into description
         from pg_catalog.pg_class as class
         inner join pg_catalog.pg_namespace as namespace on namespace.oid = class.relnamespace
+        left join pg_catalog.pg_description as table_description
+            on table_description.objoid = class.oid
+            and table_description.classoid = 'pg_catalog.pg_class'::regclass
+            and table_description.objsubid = 0
         where class.oid = table_oid;
 
         described := described || description;
