@@ -17,9 +17,12 @@ create index if not exists product_types_category_id_idx on retail.product_types
 -- and items are read from the index alone. The row level security filter,
 -- store_id = any(<the visible stores>), is a parameter the planner cannot see when it plans,
 -- so it estimates the filter to keep most of the table; with these indexes the scan of the
--- store's part of the index is still the cheapest plan, the same plan as for a hand-written
--- store_id = 1 (docs/benchmarks.md, row level security). The plain indexes of the same
--- keys above are smaller, for store-scoped scans that read the table anyway.
+-- store's part of the index is still the cheapest plan for a store manager's order lines,
+-- and for the orders when nothing else narrows them (monthly revenue by store). A date range
+-- makes the order_date index look cheaper, and the period's orders of every store are read
+-- and the others filtered out (top 10 products last quarter; docs/benchmarks.md, peers).
+-- The plain indexes of the same keys above are smaller, for store-scoped scans that read
+-- the table anyway.
 create index if not exists orders_store_id_order_date_covering_idx
 on retail.orders (store_id, order_date) include (order_id);
 create index if not exists order_items_store_id_product_id_covering_idx
