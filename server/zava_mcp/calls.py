@@ -65,14 +65,10 @@ class UnsafeLoginRole(RuntimeError):
     """The server's login role could bypass row level security."""
 
 
-# What a rollback leaves in a session, undone before the connection serves another call:
-# cursors, then (in one function, see db/functions/mcp_internal.clean_session.sql)
-# settings, prepared statements, listeners, session advisory locks, temporary objects and
-# sequence state. One statement each: the extended protocol takes no lists.
-CLEAN_SESSION: tuple[LiteralString, ...] = (
-    "close all",
-    "select mcp_internal.clean_session()",
-)
+# What a rollback leaves in a session, undone before the connection serves another call
+# (cursors, settings, prepared statements, listeners, session advisory locks, temporary
+# objects, sequence state): one function, see db/functions/mcp_internal.clean_session.sql.
+CLEAN_SESSION: LiteralString = "select mcp_internal.clean_session()"
 # How long the server's own lookups (key checks, role and label lookups, /healthz) wait
 # for a connection and an answer: short, so that an outage is reported within seconds and
 # never holds a request for a whole time budget.
@@ -461,8 +457,7 @@ class PrincipalPools:
                 elif not conn.closed:
                     if status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
                         await conn.rollback()
-                    for statement in CLEAN_SESSION:
-                        await conn.execute(statement)
+                    await conn.execute(CLEAN_SESSION)
         except Exception as error:
             log.warning("closed a connection whose session could not be cleaned: %s", error)
             await conn.close()
@@ -482,15 +477,13 @@ async def _call_in_pipeline(
             await conn.execute("begin read only")
             cursor = await conn.execute(query, params)
             await conn.execute("rollback")
-            for statement in CLEAN_SESSION:
-                await conn.execute(statement)
+            await conn.execute(CLEAN_SESSION)
     except BaseException:
         if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
             with contextlib.suppress(psycopg.Error):  # the call's own error is the one to tell
                 async with conn.pipeline():
                     await conn.execute("rollback")
-                    for statement in CLEAN_SESSION:
-                        await conn.execute(statement)
+                    await conn.execute(CLEAN_SESSION)
         raise
     row = await cursor.fetchone()
     return row[0] if row else None

@@ -651,8 +651,7 @@ class Reader:
             conn.execute("begin read only")
             cursor = conn.execute(statement, params)
             conn.execute("rollback")
-            for cleaning in CLEAN_SESSION:
-                conn.execute(cleaning)
+            conn.execute(CLEAN_SESSION)
         row = cursor.fetchone()
         return (row[0] if row else None), time.perf_counter() - begun
 
