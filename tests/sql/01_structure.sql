@@ -361,8 +361,8 @@ select function_returns(
     'mcp.current_principal() returns the current role''s principal as a uuid'
 );
 select function_returns(
-    'mcp', 'run_query', array['text', 'integer', 'integer']::name[], 'jsonb',
-    'mcp.run_query(text, integer, integer) returns jsonb'
+    'mcp', 'run_query', array['text', 'integer', 'integer']::name[], 'json',
+    'mcp.run_query(text, integer, integer) returns json'
 );
 select function_returns(
     'mcp', 'explain_query', array['text', 'boolean']::name[], 'jsonb',
@@ -405,7 +405,7 @@ select results_eq(
             'list_tables', '',
             'TABLE(table_name text, description text, estimated_rows bigint, row_level_security boolean)'
         ),
-        ('run_query', 'query text, max_rows integer DEFAULT 100, max_bytes integer DEFAULT 1048576', 'jsonb'),
+        ('run_query', 'query text, max_rows integer DEFAULT 100, max_bytes integer DEFAULT 1048576', 'json'),
         (
             'search_products',
             'query_embedding vector, max_rows integer DEFAULT 20, min_similarity real DEFAULT 30, '

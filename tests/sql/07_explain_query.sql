@@ -133,7 +133,7 @@ select throws_ok(
     'a data-modifying CTE with analyze is refused for Seattle''s manager'
 );
 select is(
-    (mcp.run_query('select count(*) from retail.orders') -> 'rows' -> 0 ->> 0)::bigint,
+    (mcp.run_query('select count(*) from retail.orders')::jsonb -> 'rows' -> 0 ->> 0)::bigint,
     :seattle_orders::bigint,
     'after the refused data-modifying CTE Seattle''s manager still sees every Seattle order'
 );

@@ -365,13 +365,13 @@ select throws_ok(
 );
 
 select is(
-    mcp.run_query('select $$; delete from retail.orders; $$ as payload') -> 'rows',
+    mcp.run_query('select $$; delete from retail.orders; $$ as payload')::jsonb -> 'rows',
     '[["; delete from retail.orders; "]]'::jsonb,
     'P4: a semicolon inside dollar quotes is data: the text comes back and nothing runs'
 );
 
 select is(
-    mcp.run_query('select 1 as one -- ; delete from retail.orders') -> 'rows',
+    mcp.run_query('select 1 as one -- ; delete from retail.orders')::jsonb -> 'rows',
     '[[1]]'::jsonb,
     'P4: a DELETE after a line comment is a comment: the query runs alone'
 );
@@ -593,7 +593,7 @@ select is(
         select count(*) as settable
         from pg_roles as role
         where role.rolname <> current_user and pg_has_role(role.oid, 'set')
-    $$) -> 'rows',
+    $$)::jsonb -> 'rows',
     '[[0]]'::jsonb,
     'P2: of all the roles pg_roles lists, a query may SET ROLE to none but its own'
 );
@@ -602,7 +602,7 @@ select is(
     mcp.run_query($$
         select count(mcp_internal.principal_of_role(role.rolname)) as known
         from pg_roles as role
-    $$) -> 'rows',
+    $$)::jsonb -> 'rows',
     '[[1]]'::jsonb,
     'P2: of all the roles pg_roles lists, mcp_internal.principal_of_role names the principal of the query''s own role only'
 );
@@ -712,7 +712,7 @@ select is(
                     and activity.usename <> current_user
                     and coalesce(activity.query, '') not in ('', '<insufficient privilege>')
             ) as visible
-    $$) -> 'rows' -> 0 -> 1,
+    $$)::jsonb -> 'rows' -> 0 -> 1,
     '0'::jsonb,
     'P10: after resetting its role, a query sees the statement of no other principal''s backend in pg_stat_activity'
 );
@@ -724,7 +724,7 @@ select is(
             pg_has_role('pg_read_all_stats', 'usage')
             or pg_has_role('pg_signal_backend', 'usage')
             or pg_has_role('pg_monitor', 'usage') as may_watch_others
-    $$) -> 'rows' -> 0 -> 1,
+    $$)::jsonb -> 'rows' -> 0 -> 1,
     'false'::jsonb,
     'P10: after resetting its role, a query holds neither pg_read_all_stats, pg_signal_backend nor pg_monitor, so other roles'' statements stay hidden and their backends unsignalled'
 );
@@ -811,7 +811,7 @@ select throws_ok(
 );
 
 select is(
-    mcp.run_query('select pg_current_xact_id()::text as xid') -> 'rows' -> 0 ->> 0,
+    mcp.run_query('select pg_current_xact_id()::text as xid')::jsonb -> 'rows' -> 0 ->> 0,
     pg_current_xact_id()::text,
     'P3: pg_current_xact_id() in the query only reports the call''s own transaction id: no new transaction, nothing written'
 );
@@ -850,20 +850,20 @@ select is(
 set local statement_timeout = '5s';
 
 select is(
-    mcp.run_query('select repeat(''x'', 1000000) as filler from generate_series(1, 1000)') -> 'truncated',
+    mcp.run_query('select repeat(''x'', 1000000) as filler from generate_series(1, 1000)')::jsonb -> 'truncated',
     'true'::jsonb,
     'P5: a gigabyte of results comes back truncated'
 );
 
 select cmp_ok(
-    octet_length((mcp.run_query('select repeat(''x'', 1000000) as filler from generate_series(1, 1000)') -> 'rows')::text),
+    octet_length((mcp.run_query('select repeat(''x'', 1000000) as filler from generate_series(1, 1000)')::jsonb -> 'rows')::text),
     '<=',
     1048576,
     'P5: a gigabyte of results comes back within the default 1 MiB cap'
 );
 
 select cmp_ok(
-    octet_length((mcp.run_query('select repeat(''x'', 1000) as filler from generate_series(1, 1000)', 100, 4096) -> 'rows')::text),
+    octet_length((mcp.run_query('select repeat(''x'', 1000) as filler from generate_series(1, 1000)', 100, 4096)::jsonb -> 'rows')::text),
     '<=',
     4096,
     'P5: rows come back within a small max_bytes'
@@ -878,7 +878,7 @@ select is(
 );
 
 select is(
-    mcp.run_query('select a from generate_series(1, 1e6) as a', 5) -> 'truncated',
+    mcp.run_query('select a from generate_series(1, 1e6) as a', 5)::jsonb -> 'truncated',
     'true'::jsonb,
     'P5: a million rows with max_rows 5 are reported as truncated'
 );
@@ -1185,7 +1185,7 @@ select throws_ok(
 );
 
 select is(
-    mcp.run_query('select count(*) from pg_stats where schemaname = ''retail''') -> 'rows',
+    mcp.run_query('select count(*) from pg_stats where schemaname = ''retail''')::jsonb -> 'rows',
     '[[0]]'::jsonb,
     format(
         'P8: the reader sees no column statistics of the row-level-secured retail tables (the owner sees %s)',
@@ -1201,7 +1201,7 @@ select is(
 select is(
     mcp.run_query(
         'select 1 / (store_id - store_id) from retail.orders where store_id = (select store_id from retail.stores where store_name like ''%Bellevue'')'
-    ) -> 'row_count',
+    )::jsonb -> 'row_count',
     '0'::jsonb,
     format(
         'P9: dividing by zero on Bellevue''s orders returns no rows rather than an error (other stores have %s orders)',
@@ -1212,7 +1212,7 @@ select is(
 select is(
     mcp.run_query(
         'select count(*) from retail.orders where 1 / (store_id - (select store_id from retail.stores where store_name like ''%Bellevue'')) = 0'
-    ) -> 'rows',
+    )::jsonb -> 'rows',
     '[[0]]'::jsonb,
     'P9: a division that fails only on Bellevue''s rows in WHERE never raises for Seattle'
 );
@@ -1224,7 +1224,7 @@ select is(
             when primary_store_id = (select store_id from retail.stores where rls_user_id = mcp.current_principal()) then false
             else email::integer = 0
         end
-    $$) -> 'rows',
+    $$)::jsonb -> 'rows',
     '[[0]]'::jsonb,
     'P9: a cast that would put another store''s customer email in an error message never runs'
 );

@@ -82,7 +82,7 @@ select is(
     (
         mcp.run_query(
             'select tool, store_name, outcome from mcp.audit_log(''2026-11-24'') where request_id = ''test-1'''
-        ) -> 'rows'
+        )::jsonb -> 'rows'
     ),
     '[["execute_sales_query", "Zava Retail Seattle", "ok"]]'::jsonb,
     'head office reads the audit log through run_query, with the caller''s store named'

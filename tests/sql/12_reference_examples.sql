@@ -42,7 +42,7 @@ select 'savepoint as_head_office' \gexec
 select mcp.bind_principal('00000000-0000-0000-0000-000000000000');
 select
     ok(
-        (mcp.run_query(example.query, 10000) ->> 'row_count')::integer > 0,
+        (mcp.run_query(example.query, 10000)::jsonb ->> 'row_count')::integer > 0,
         'head office: the reference''s ' || example.name || ' example runs and finds sales'
     )
 from reference_examples as example
@@ -52,7 +52,7 @@ select 'rollback to savepoint as_head_office' \gexec
 select mcp.bind_principal('f47ac10b-58cc-4372-a567-0e02b2c3d479');  -- Seattle's manager
 select
     ok(
-        (mcp.run_query(example.query, 10000) ->> 'row_count')::integer > 0,
+        (mcp.run_query(example.query, 10000)::jsonb ->> 'row_count')::integer > 0,
         'a store manager: the reference''s ' || example.name || ' example runs and finds the store''s sales'
     )
 from reference_examples as example
