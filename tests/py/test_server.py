@@ -11,7 +11,7 @@ import httpx2
 import psycopg
 import pytest
 from mcp.shared.exceptions import MCPError
-from psycopg.pq import TransactionStatus
+from psycopg.pq import PipelineStatus, TransactionStatus
 
 from conftest import (
     REDMOND,
@@ -23,7 +23,8 @@ from conftest import (
     run_server,
     server_settings,
 )
-from zava_mcp.calls import Database
+from zava_mcp.calls import CallRefused, Database
+from zava_mcp.database import login_url
 
 pytestmark = pytest.mark.anyio
 
@@ -398,6 +399,33 @@ async def test_a_call_that_ended_early_has_its_session_cleaned(served):
         async with database.calls.connection(role, timeout=5) as conn:
             assert conn.info.transaction_status == TransactionStatus.IDLE
             await conn.execute("select 1")
+    finally:
+        await database.close()
+
+
+async def test_one_connection_serves_a_failed_call_and_a_long_query_after_it(served):
+    """A call's statements go to libpq in one pipeline: after a statement fails, the
+    connection is out of pipeline mode, its transaction ended, and it answers again; a
+    query text larger than the socket's buffer (libpq sends it in several writes) gets its
+    answer. A pool of one connection, so that every call reaches the same."""
+    database = Database(login_url(served.settings), budget_seconds=15, principal_pool_max=1)
+    await database.open()
+    try:
+        seattle = uuid.UUID(SEATTLE)
+        with pytest.raises(CallRefused, match="division by zero"):
+            await database.call(seattle, "select mcp.run_query(%s, %s)", ["select 1 / 0", 5])
+        role = await database._role_of(seattle)
+        async with database.calls.connection(role, timeout=5) as conn:
+            assert conn.info.transaction_status == TransactionStatus.IDLE
+            assert conn.pgconn.pipeline_status == PipelineStatus.OFF
+        long_query = "select count(*) as n /* " + "x" * 4_000_000 + " */ from retail.orders"
+        answer = await database.call(seattle, "select mcp.run_query(%s, %s)", [long_query, 5])
+        with psycopg.connect(served.admin_url) as admin:
+            (seattles,) = admin.execute(
+                "select count(*) from retail.orders where store_id = %s",
+                (STORE_IDS[SEATTLE],),
+            ).fetchone()
+        assert answer["rows"] == [[seattles]]
     finally:
         await database.close()
 
