@@ -606,43 +606,51 @@ def plots(results: dict[str, Any], directory: Path) -> list[Path]:
 
 # What the saved baseline (docs/benchmarks/overhead.before.json) was measured on, against
 # the code measured now; rewrite it when measuring a new baseline for another change.
-BEFORE_AFTER_TITLE = "Before and after: requests parsed by httptools, on uvloop's event loop"
+BEFORE_AFTER_TITLE = "Before and after: a call's four statements sent to libpq in one pipeline"
 BEFORE_AFTER = (
-    "**The change:** `zava-mcp serve` parses HTTP/1.1 with httptools (llhttp, in C) instead "
-    "of h11 (in Python) and runs on uvloop (libuv) instead of asyncio's own loop; the read "
-    "and idle deadlines moved with it (server/zava_mcp/http_server.py). Before is commit "
-    "fa0312b, its server and the no-op server kept on h11 and asyncio (uvicorn picks them "
-    "when httptools and uvloop cannot be imported); after is this checkout, whose no-op "
-    "server, on uvicorn's defaults, now gets httptools and uvloop too. Two runs each, "
-    "alternated (before, after, before, after) on one database, each figure the mean of "
-    "two."
+    "**The change:** `_call_in_pipeline` (server/zava_mcp/calls.py) sends `begin read only`, "
+    "the `mcp.*` call, `rollback` and the cleaning to libpq directly, in pipeline mode with "
+    "one sync and one flush, instead of through psycopg's pipeline, which waited on the "
+    "event loop about twice per statement; the parameters are still dumped by psycopg's "
+    "adapters and sent apart from the statement's text. Before is commit 25e84de from a "
+    "worktree first on `PYTHONPATH`, after is this checkout, on one database; two runs "
+    "each, alternated (before, after, before, after), each figure the mean of two."
 )
 # A figure this much worse than before is flagged.
 WORSE = 0.10
 # What the before/after figures showed, and what was measured beyond them to find where
 # the time goes (written after the run that saved the figures; rewrite with a new baseline).
 BEFORE_AFTER_FINDINGS = (
-    "**The server's CPU per call** (`select 1`): 5.18, 4.06, 4.67 and 4.48 ms before "
-    "against 5.12, 3.65, 3.59 and 4.05 after at 1, 8, 32 and 64 clients; top 10 products: "
-    "7.25, 6.71, 6.48, 5.48 against 6.05, 5.26, 5.54, 4.74. Measured apart, the two "
-    "servers side by side and taking turns (8 rounds of 300 `select 1` calls at 1, 8 and "
-    "32 clients, the median round): 6.23, 4.17, 4.50 ms before against 5.18, 3.53, 3.80 "
-    "after, 15 to 17 % less; latency 5 to 8 % less.",
-    "**The no-op tool's floor fell more** (2.05, 1.45, 1.41, 1.23 ms of server CPU per call "
-    "against 3.15, 2.15, 2.08, 1.86): its server runs on the same uvicorn, so the "
-    "throughput over the no-op tool fell at 1, 8 and 64 clients (0.75, 0.65, 0.68 before "
-    "against 0.47, 0.57, 0.62) and rose at 32 (0.56 against 0.62). What MCP adds over the "
-    "direct call: 9.1, 31.9, 147 and 291 ms before against 10.0, 30.3, 111 and 256 after.",
-    "**This machine is slow**: an AMD EPYC with two cores on which the no-op tool costs "
-    "2 ms of server CPU per call, against 0.5 to 0.6 ms on the Intel Xeon of the runs "
-    "before and 0.4 on the AMD EPYC before that, and `select 1` through `mcp.run_query` "
-    "takes 1.5 ms at the median at one client, against 0.53 there; the absolute figures "
-    "of this section are 3 to 4 times those runs'. The errors at 64 clients on top 10 are "
-    "calls refused by the per-caller limit (TooManyCalls in the server's log: "
-    "ZAVA_PRINCIPAL_CALLS_MAX) while calls took 1.5 s, before and after.",
-    "**Where the server's CPU goes now** (py-spy, `select 1` at 4 clients, the event "
-    "loop's thread): psycopg 32 %, the MCP SDK 14 %, the event loop 10 %, pydantic 9 %, "
-    "our modules 8 %, uvicorn 6 %, starlette 5 %, json 4 %, logging 2 %.",
+    "**The direct call shows it** (`run_query` below: calls.Database in the benchmark's "
+    "own process, whose CPU is the client's): 0.48, 0.51, 0.53 and 0.48 ms of client CPU "
+    "per `select 1` call before against 0.29, 0.32, 0.28 and 0.30 after at 1, 8, 32 and 64 "
+    "clients, and 1,175, 1,451, 1,318 and 1,488 calls/s against 1,294, 1,801, 2,245 and "
+    "2,008.",
+    "**Through the MCP server the whole runs do not**: the server's CPU per `select 1` call "
+    "was 1.75, 1.51, 1.60 and 1.85 ms before against 1.79, 1.44, 1.72 and 1.84 after; the "
+    "two runs of one side differed by more than the change is worth (1.47 and 2.03 ms "
+    "before at one client). This machine (a VM on an AMD EPYC, two cores) changes speed "
+    "from minute to minute.",
+    "**Counted instead of timed**: under callgrind, which counts instructions whatever the "
+    "machine's load, 1,000 calls of `_call_in_pipeline` in a loop on one connection "
+    "(`select 1` through `mcp.run_query` as head office) took 595,000 instructions per call "
+    "before and 175,000 after, 3.4x fewer. The whole server under callgrind (200 calls at "
+    "one client after 30 to warm up, two runs; 400 at 8 clients, one run): 3.89 and 3.54 "
+    "million instructions per call before against 3.03 and 3.37 after, and 3.45 against "
+    "2.94 at 8 clients; the server's own count moves between runs with its timers (the "
+    "audit writer's, the pools').",
+    "**Timed side by side**: the two servers running at once and taking turns, 6 rounds of "
+    "600 `select 1` calls at 1, 8 and 32 clients, the median round: the server's CPU per "
+    "call 2.28 -> 1.84, 1.88 -> 1.39 and 1.78 -> 1.68 ms, PostgreSQL's 0.99 -> 0.88, "
+    "0.89 -> 0.75 and 0.83 -> 0.77 (one write to the socket instead of one per statement), "
+    "calls/s 184 -> 209, 361 -> 421 and 361 -> 367; the rounds of one side spread more "
+    "than that (1.48 to 3.07 ms before at one client). A loop of 3,000 calls on one "
+    "connection: 0.29 to 0.32 ms of CPU per call before, 0.075 to 0.089 after.",
+    "**Profiles disagree here**: py-spy's non-blocking sampling, `select 1` at 8 clients, "
+    "put 37 % of the server's samples before and 32 % after in the pipeline's own frame "
+    "(the libpq calls below it); sampling with native frames, which pauses the process at "
+    "each sample, found that frame in 3.7 % of its samples after, mostly in `send()`. The "
+    "instruction counts above are the figures to trust.",
 )
 
 
