@@ -547,16 +547,23 @@ def _pipelined(pgconn: PGconn, statements: Sequence[_Statement]) -> PQGen[list[P
         if (yield Wait.RW) & Ready.R:
             pgconn.consume_input()
     results: list[PGresult] = []
+    between = False
     while True:
         if pgconn.is_busy():
             yield Wait.R
             pgconn.consume_input()
         elif (result := pgconn.get_result()) is None:
-            continue  # between two statements' results
+            # One None ends each statement's results; two in a row would mean that libpq
+            # has nothing queued: wait for the server rather than spin on the event loop.
+            if between:
+                yield Wait.R
+                pgconn.consume_input()
+            between = True
         elif result.status == ExecStatus.PIPELINE_SYNC:
             break
         else:
             results.append(result)
+            between = False
     pgconn.exit_pipeline_mode()
     return results
 
