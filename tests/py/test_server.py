@@ -412,12 +412,22 @@ async def test_one_connection_serves_a_failed_call_and_a_long_query_after_it(ser
     await database.open()
     try:
         seattle = uuid.UUID(SEATTLE)
+
+        async def backend() -> int:
+            answer = await database.call(
+                seattle, "select mcp.run_query(%s, %s)", ["select pg_backend_pid()", 5]
+            )
+            return answer["rows"][0][0]
+
+        before = await backend()
         with pytest.raises(CallRefused, match="division by zero"):
             await database.call(seattle, "select mcp.run_query(%s, %s)", ["select 1 / 0", 5])
         role = await database._role_of(seattle)
         async with database.calls.connection(role, timeout=5) as conn:
             assert conn.info.transaction_status == TransactionStatus.IDLE
             assert conn.pgconn.pipeline_status == PipelineStatus.OFF
+        # The same backend: the failed call's connection was kept, not closed and replaced.
+        assert await backend() == before
         long_query = "select count(*) as n /* " + "x" * 4_000_000 + " */ from retail.orders"
         answer = await database.call(seattle, "select mcp.run_query(%s, %s)", [long_query, 5])
         with psycopg.connect(served.admin_url) as admin:
