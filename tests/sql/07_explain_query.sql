@@ -3,7 +3,7 @@
 -- store manager's plan and limits what ANALYZE counts; the same one-query guard as
 -- mcp.run_query; a data-modifying CTE is never run.
 begin;
-select plan(22);
+select plan(25);
 
 -- The owner's view, computed before any binding makes the transaction read-only.
 select store.store_id as seattle_store
@@ -14,6 +14,7 @@ select
     count(*) as all_orders
 from retail.orders as sale \gset
 select count(*) as all_order_items from retail.order_items \gset
+select current_setting('max_parallel_workers_per_gather') as default_workers \gset
 
 -- As the unbound superuser, who could write and bypasses row level security.
 -- (Savepoints undo a binding or a read-only state; they are issued through psql's \gexec
@@ -137,7 +138,34 @@ select is(
     :seattle_orders::bigint,
     'after the refused data-modifying CTE Seattle''s manager still sees every Seattle order'
 );
+-- Parallel plans made cheap, so that the planner takes them wherever it may.
+select
+    set_config('parallel_setup_cost', '0', true) as setup_cost,
+    set_config('parallel_tuple_cost', '0', true) as tuple_cost,
+    set_config('min_parallel_table_scan_size', '0', true) as scan_size;
+select ok(
+    mcp.explain_query('select count(*) from retail.order_items')::text not like '%Gather%',
+    'a store manager''s query is planned without parallel workers, as mcp.run_query runs it'
+);
+select is(
+    current_setting('max_parallel_workers_per_gather'),
+    :'default_workers',
+    'the session''s max_parallel_workers_per_gather is put back after explaining a store manager''s query'
+);
 select 'rollback to savepoint as_seattle' \gexec
+
+-- As head office, whose queries may use the parallel workers plain SQL may use.
+select 'savepoint as_head_office' \gexec
+select mcp.bind_principal('00000000-0000-0000-0000-000000000000');
+select
+    set_config('parallel_setup_cost', '0', true) as setup_cost,
+    set_config('parallel_tuple_cost', '0', true) as tuple_cost,
+    set_config('min_parallel_table_scan_size', '0', true) as scan_size;
+select ok(
+    mcp.explain_query('select count(*) from retail.order_items')::text like '%Gather%',
+    'head office''s query may be planned with parallel workers, as mcp.run_query runs it'
+);
+select 'rollback to savepoint as_head_office' \gexec
 
 select is(
     (select count(*) from retail.orders),
