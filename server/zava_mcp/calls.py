@@ -34,6 +34,7 @@ from typing import Any, LiteralString, NamedTuple
 
 import psycopg
 from pgvector.psycopg import register_vector_async
+from psycopg import abc
 from psycopg.abc import Buffer, PQGen
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.pq import ExecStatus, PipelineStatus, TransactionStatus
@@ -221,21 +222,30 @@ class Database:
     async def record_audit(self, entries: list[dict[str, object]], seconds: float) -> None:
         """Append audit records, in one transaction that may last `seconds` at most (a
         locked table or a slow disk makes it fail, to be tried again, not hang)."""
-        # One round trip: begin, settings, insert and commit in a pipeline.
-        async with (
-            self.pool.connection(timeout=seconds) as conn,
-            conn.pipeline(),
-            conn.transaction(),
-        ):
-            # Committed without waiting for the WAL flush: a crash may lose the last
-            # fraction of a second of records, as a killed server loses its queue, and
-            # calls stop paying for a disk flush each.
-            await conn.execute(
-                "select set_config('synchronous_commit', 'off', true), "
-                "set_config('statement_timeout', %s, true)",
-                (str(round(seconds * 1000)),),
+        # One round trip: begin, settings, insert and commit in one pipeline (as a call's
+        # statements are sent: a third of the CPU psycopg's pipeline took per batch).
+        async with self.pool.connection(timeout=seconds) as conn:
+            transformer = Transformer(conn)
+            await _in_pipeline(
+                conn,
+                (
+                    _BEGIN,
+                    # Committed without waiting for the WAL flush: a crash may lose the last
+                    # fraction of a second of records, as a killed server loses its queue,
+                    # and calls stop paying for a disk flush each.
+                    _statement(
+                        transformer,
+                        "select set_config('synchronous_commit', 'off', true), "
+                        "set_config('statement_timeout', %s, true)",
+                        [str(round(seconds * 1000))],
+                    ),
+                    _statement(
+                        transformer, "select mcp_internal.record_audit(%s)", [Jsonb(entries)]
+                    ),
+                    _COMMIT,
+                ),
+                recovery=("rollback",),
             )
-            await conn.execute("select mcp_internal.record_audit(%s)", (Jsonb(entries),))
 
     def label_of(self, principal: uuid.UUID) -> str:
         """What logs call the principal (head office, a store's name), as looked up with
@@ -476,19 +486,33 @@ async def _call_in_pipeline(
     """begin read only, the query, rollback and the cleaning, in one round trip. If a
     statement fails, the ones after it do not run: the rollback and the cleaning are sent
     again, together, so that behind a transaction pooler (PgBouncer) they reach the same
-    server connection as the call; PrincipalPools cleans the session once more.
-
-    The four statements go to libpq directly, in pipeline mode with one sync and one
-    flush, rather than through psycopg's pipeline, which waits on the event loop about
-    twice per statement: 0.08 against 0.3 ms of the server's CPU per call in a loop
-    (docs/benchmarks.md, section 1). The parameters are still psycopg's (its adapters,
-    sent apart from the statement's text) and so is the answer's loading."""
+    server connection as the call; PrincipalPools cleans the session once more."""
     transformer = Transformer(conn)
-    values = transformer.dump_sequence(params, [PyFormat.AUTO] * len(params))
-    call = _Statement(_numbered(query), values, transformer.types, transformer.formats)
+    call = _statement(transformer, query, params)
+    results = await _in_pipeline(
+        conn, (_BEGIN_READ_ONLY, call, _ROLLBACK, _CLEAN), recovery=("rollback", CLEAN_SESSION)
+    )
+    transformer.set_pgresult(results[1])
+    return transformer.load_row(0, tuple)[0] if results[1].ntuples else None
+
+
+async def _in_pipeline(
+    conn: psycopg.AsyncConnection,
+    statements: Sequence[_Statement],
+    recovery: Sequence[LiteralString],
+) -> list[PGresult]:
+    """Send the statements in one round trip and return their results, or raise the error
+    of the first that failed (those after it do not run) once `recovery` has ended the
+    transaction it left open.
+
+    They go to libpq directly, in pipeline mode with one sync and one flush, rather than
+    through psycopg's pipeline, which waits on the event loop about twice per statement:
+    0.08 against 0.3 ms of the server's CPU per call in a loop (docs/benchmarks.md,
+    section 1). The parameters are still psycopg's (its adapters, sent apart from the
+    statement's text) and so is the loading of the answers."""
     try:
         async with conn.lock:
-            results = await conn.wait(_pipelined(conn.pgconn, (_BEGIN, call, _ROLLBACK, _CLEAN)))
+            results = await conn.wait(_pipelined(conn.pgconn, statements))
         for result in results:
             if result.status == ExecStatus.FATAL_ERROR:
                 raise psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
@@ -499,13 +523,12 @@ async def _call_in_pipeline(
             TransactionStatus.INTRANS,
             TransactionStatus.INERROR,
         ):
-            with contextlib.suppress(psycopg.Error):  # the call's own error is the one to tell
+            with contextlib.suppress(psycopg.Error):  # the statement's own error is the one to tell
                 async with conn.pipeline():
-                    await conn.execute("rollback")
-                    await conn.execute(CLEAN_SESSION)
+                    for statement in recovery:
+                        await conn.execute(statement)
         raise
-    transformer.set_pgresult(results[1])
-    return transformer.load_row(0, tuple)[0] if results[1].ntuples else None
+    return results
 
 
 class _Statement(NamedTuple):
@@ -515,9 +538,19 @@ class _Statement(NamedTuple):
     formats: Sequence[int] | None = None
 
 
-_BEGIN = _Statement(b"begin read only")
+_BEGIN = _Statement(b"begin")
+_BEGIN_READ_ONLY = _Statement(b"begin read only")
 _ROLLBACK = _Statement(b"rollback")
+_COMMIT = _Statement(b"commit")
 _CLEAN = _Statement(CLEAN_SESSION.encode())
+
+
+def _statement(
+    transformer: abc.Transformer, query: LiteralString, params: Sequence[Any]
+) -> _Statement:
+    """One of our own queries with its parameters, dumped by psycopg's adapters."""
+    values = transformer.dump_sequence(params, [PyFormat.AUTO] * len(params))
+    return _Statement(_numbered(query), values, transformer.types, transformer.formats)
 
 
 @functools.lru_cache(maxsize=64)
