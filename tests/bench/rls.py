@@ -559,8 +559,14 @@ NOT_KEPT = (
     "owner's plain SQL with two workers. The policies' 74 % guess shrinks every estimate of "
     "its joins, so the serial plan looks cheaper (cost 25,031; the owner's parallel plan "
     "costs 48,127). With parallel_setup_cost and parallel_tuple_cost at 0 it took 360 to "
-    "470 ms, while category mix and monthly revenue did not move. Not kept: a cost setting "
-    "for one principal hides one estimate error behind another.",
+    "470 ms, while category mix and monthly revenue did not move. Measured again on "
+    "2026-12-04 (pgbench, three rounds, head office's role, through `mcp.run_query`): "
+    "parallel_tuple_cost alone at a tenth (0.01) is enough, 543/576/624 ms against "
+    "367/364/375 ms (the owner's plain SQL: 354/397/420 ms), and EXPLAIN of the other four "
+    "queries shows the same plans either way. Not kept: a cost setting for one principal "
+    "hides one estimate error behind another, and more parallel plans cost more CPU per "
+    "call where many run at once (see the scaling notes); a decision for the deployment, "
+    "not the runner.",
     "Counting the orders' store filter as fewer stores: `n_distinct = 100` on "
     "orders.store_id (each of the planner's ten guessed stores then counts 1 %, the filter "
     "about 10 %; a literal `store_id = 1` is still estimated from the column's most common "
