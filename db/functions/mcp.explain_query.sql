@@ -6,8 +6,8 @@
 -- query, and only then is EXPLAIN put in front of it. With analyze the query really
 -- runs, read-only and as the caller. For anyone but head office the figures that come
 -- from other stores' rows are removed (mcp_internal.redact_plan). The query is planned
--- with the parallel workers mcp.run_query gives it (none for a store manager; see there),
--- so that the plan shown is the plan run_query runs.
+-- with the parallel workers mcp.run_query gives it (none for anyone but head office; see
+-- there), so that the plan shown is the plan run_query runs.
 set role {{ owner }};
 
 create or replace function mcp.explain_query(query text, "analyze" boolean default false)

@@ -577,7 +577,11 @@ def _pipelined(pgconn: PGconn, statements: Sequence[_Statement]) -> PQGen[list[P
     pgconn.pipeline_sync()
     # Read while sending, so that neither side waits on a full buffer.
     while pgconn.flush():
-        if (yield Wait.RW) & Ready.R:
+        # psycopg resumes the generator without an event after an interruption (the call
+        # cancelled while this is still sending): wait again, as its own generators do.
+        while not (ready := (yield Wait.RW)):
+            continue
+        if ready & Ready.R:
             pgconn.consume_input()
     results: list[PGresult] = []
     between = False

@@ -11,7 +11,8 @@ import httpx2
 import psycopg
 import pytest
 from mcp.shared.exceptions import MCPError
-from psycopg.pq import PipelineStatus, TransactionStatus
+from psycopg.pq import ExecStatus, PipelineStatus, TransactionStatus
+from psycopg.waiting import Wait
 
 from conftest import (
     REDMOND,
@@ -23,7 +24,14 @@ from conftest import (
     run_server,
     server_settings,
 )
-from zava_mcp.calls import CallRefused, Database
+from zava_mcp.calls import (
+    _BEGIN_READ_ONLY,
+    _ROLLBACK,
+    CallRefused,
+    Database,
+    _pipelined,
+    _Statement,
+)
 from zava_mcp.database import login_url
 
 pytestmark = pytest.mark.anyio
@@ -438,6 +446,29 @@ async def test_one_connection_serves_a_failed_call_and_a_long_query_after_it(ser
         assert answer["rows"] == [[seattles]]
     finally:
         await database.close()
+
+
+async def test_a_pipeline_resumed_while_still_sending_goes_on_sending(served):
+    """When a call is cancelled while its statements are still being sent, psycopg sends
+    the server a cancel and resumes the statements' generator without an event (a bare
+    next()); the generator must then wait again, not fail (a TypeError there made psycopg
+    close the connection instead of letting the cancel end the call)."""
+    conn = await psycopg.AsyncConnection.connect(served.admin_url, autocommit=True)
+    try:
+        big = _Statement(b"select 42 /* " + b"x" * 8_000_000 + b" */")
+        statements = _pipelined(conn.pgconn, (_BEGIN_READ_ONLY, big, _ROLLBACK))
+        assert next(statements) == Wait.RW  # more to send than the socket takes at once
+        assert next(statements) == Wait.RW  # resumed without an event: it waits again
+        results = await conn.wait(statements)
+        assert [result.status for result in results] == [
+            ExecStatus.COMMAND_OK,
+            ExecStatus.TUPLES_OK,
+            ExecStatus.COMMAND_OK,
+        ]
+        assert results[1].get_value(0, 0) == b"42"
+        assert conn.info.transaction_status == TransactionStatus.IDLE
+    finally:
+        await conn.close()
 
 
 async def test_many_calls_on_the_same_pooled_connections(served):
