@@ -4,7 +4,7 @@
 -- their login roles, and who owns what.
 -- Catalog checks only: nothing here acts for a principal or reads data.
 begin;
-select plan(87);
+select plan(89);
 
 -- Schemas and extensions
 
@@ -189,6 +189,16 @@ select is(
     to_regclass('retail.inventory_product_id_idx'),
     null,
     'Inventory has no index on product_id alone, which the stock test would take instead'
+);
+select is(
+    pg_catalog.pg_get_indexdef(to_regclass('retail.orders_order_date_store_id_idx')),
+    'CREATE INDEX orders_order_date_store_id_idx ON retail.orders USING btree (order_date, store_id)',
+    'Orders are indexed by date with the store, whose filter is checked in the index'
+);
+select is(
+    to_regclass('retail.orders_order_date_idx'),
+    null,
+    'Orders have no index on order_date alone, which a store manager''s period would take instead'
 );
 select is(
     pg_catalog.pg_get_indexdef(to_regclass('retail.order_items_order_id_covering_idx')),
