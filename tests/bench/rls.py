@@ -485,7 +485,8 @@ VARIANT_NOTES = {
     "`begin read only`, the query as written through `mcp.run_query` (row level security "
     "filters it), rollback",
     "rls_plain": "the same role, the query as plain SQL (no run_query)",
-    "hand_written": "the query plus `store_id = 1` on each store-scoped table, as the owner "
+    "hand_written": "the query plus `store_id = 1` on each store-scoped table (for top 10 on "
+    "orders only, as a person writes it: an order line's store is its order's), as the owner "
     "(no row level security): `begin read only`, `set local role` to the owner, "
     "`mcp.run_query`",
     "hand_written_plain": "that filtered text as plain SQL by the owner",

@@ -182,7 +182,8 @@ VARIANT_NOTES = {
     "manager": "Seattle's manager through `mcp.run_query`, the same way (row level security "
     "keeps store 1)",
     "hand_written_plain": "the query with a hand-written `store_id = 1` on each store-scoped "
-    "table, as plain SQL by the owner",
+    "table (for top 10 on orders only, as in the row level security family), as plain SQL "
+    "by the owner",
 }
 # run_query against plain SQL: (through run_query, plain SQL), at each scale.
 RUN_QUERY_PAIRS = {
@@ -544,45 +545,51 @@ RANDOM_PAGE_COST = {
 FINDINGS = (
     "**Head office's questions over the whole history are not interactive at this size, and "
     "two do not fit a tool call.** Through `mcp.run_query`, monthly revenue by store took "
-    "18.3 s (109x scale 1), category mix 9.1 s (93x), top 20 customers by spend 43.5 s "
-    "(98x): past the server's 15 s budget for monthly revenue and top 20 customers, so "
-    "those tool calls are cancelled (in the previous run, on a quieter machine, monthly "
-    "revenue took 14.0 s; this run's 1-minute load was 2.8 at the median, and plain SQL "
-    "slowed alike). Each reads all of order_items' heap or more (2,921 to 4,290 MiB per "
-    "call in the plain SQL's plans): no index or partition narrows \"every store, all "
+    "24.2 s (107x scale 1), category mix 11.2 s (98x), top 20 customers by spend 42.3 s "
+    "(83x): past the server's 15 s budget for monthly revenue and top 20 customers, so "
+    "those tool calls are cancelled (in an earlier run, on a quieter machine, monthly "
+    "revenue took 14.0 s). Each reads all of order_items' heap or more (2,913 to 4,288 MiB "
+    "per call in the plain SQL's plans): no index or partition narrows \"every store, all "
     'history". What would answer them in seconds is fewer rows to read: a summary table '
     "(revenue per store, product and month is at most 8 x 442 x 82 = 290,000 rows against "
     "40 million lines) refreshed on a schedule, with a store policy like the base tables' "
     "(not built or measured here). Until then a deployment at this size raises "
     "`ZAVA_TIME_BUDGET` for head office, or tells its users these questions take tens of "
     "seconds.",
-    "**A question about a period reads that period.** Top 10 products last quarter took "
-    "1.0 s as head office (54x scale 1; 4.8 s in the previous run, 150x): order lines' "
-    "order_id index now carries their store, product and amount "
-    "(`order_items_order_id_covering_idx`), so the tool call joins the quarter's orders to "
-    "their lines from the index alone. The administrator's plain SQL, without the policy, "
-    "still reads all of order_items (2,968 MiB, 7.3 s): PostgreSQL prefers that plan at "
-    "`random_page_cost` 4.",
-    "**`mcp.run_query` against plain SQL at this size**: for head office 1.07, 0.13, 1.28 "
-    "and 0.77x (monthly revenue, top 10, category mix, top 20 customers); for a manager "
-    "1.28, 1.69, 1.62 and 1.24x the hand-written filter (6.4, 2.1, 2.2 and 12.7 s). A "
+    "**A question about a period reads that period, for head office.** Top 10 products last "
+    "quarter took 1.3 s as head office (68x scale 1): order lines' order_id index carries "
+    "their store, product and amount (`order_items_order_id_covering_idx`), so the tool "
+    "call joins the quarter's orders to their lines from the index alone. The "
+    "administrator's plain SQL, without the policy, still reads all of order_items (2,944 "
+    "MiB, 7.6 s): PostgreSQL prefers that plan at `random_page_cost` 4.",
+    "**Not for a store manager: top 10 products last quarter took 2.7 s, 11x the owner's "
+    "plain SQL with `ord.store_id = 1` (252 ms).** Under the policy PostgreSQL expects 74 % "
+    "of the quarter's orders (630,000) and hashes all of the store's order lines, read from "
+    "the store's part of the covering store index, against them; the owner's filter gets "
+    "a nested loop into the order_id index. At scale 1 the manager gets the nested loop "
+    "(6.9 ms). The orders index by (order_date, store_id) of this run does not change this "
+    "plan (EXPLAIN with either index: the same). Not solved: the policies' store list is a "
+    "parameter the planner cannot see (section 2).",
+    "**`mcp.run_query` against plain SQL at this size**: for head office 1.08, 0.17, 1.19 "
+    "and 1.03x (monthly revenue, top 10, category mix, top 20 customers); for a manager "
+    "1.79, 10.97, 1.89 and 1.60x the hand-written filter (8.7, 2.7, 3.5 and 14.6 s). A "
     "manager's query runs without parallel workers, which the hand-written query gets.",
-    "**Store managers stay within the budget but are not interactive either**: 6.4 s, 2.1 s, "
-    "2.2 s and 12.7 s for the four order questions; low stock is unchanged (2 ms: inventory "
-    "does not grow with the orders). Through the store-scoped covering indexes a manager's "
-    "plain query reads only its store's part: 398 to 520 MiB per call, 1,768 MiB for top 20 "
-    "customers (Seattle has about 20 % of the lines), against 2,921 to 4,290 MiB for head "
-    "office.",
-    "**Memory.** The database is 10,832 MiB (it grows with the scale), heaps 4,290 MiB and "
-    "indexes 6,531 MiB; the covering order_id index is 1,548 MiB against the 686 MiB of the "
+    "**Store managers stay within the budget but are not interactive either**: 8.7 s, 2.7 s, "
+    "3.5 s and 14.6 s for the four order questions; low stock is unchanged (3 ms: inventory "
+    "does not grow with the orders). Through the store-scoped covering indexes the owner's "
+    "hand-written plain query reads only the store's part: 308 to 428 MiB from beyond "
+    "shared buffers per call, 1,674 MiB for top 20 customers and 14 MiB for top 10 "
+    "(Seattle has about 20 % of the lines), against 2,913 to 4,288 MiB for head office.",
+    "**Memory.** The database is 10,836 MiB (it grows with the scale), heaps 4,290 MiB and "
+    "indexes 6,535 MiB; the covering order_id index is 1,548 MiB against the 686 MiB of the "
     "plain one it replaced. All of it fit in this machine's 23.5 GiB, so the pages counted "
     "as read above came from the operating system's cache, not the disk; a deployment at "
     "this size wants RAM above the database's size. `shared_buffers` was PostgreSQL's "
     "128 MB, so every manager's call read its part of the covering indexes from that cache; "
     "a `shared_buffers` that holds them was not measured here.",
-    "**work_mem: no gain.** Head office with 64MB instead of the default 4MB took 0.95x, "
-    "0.96x, 1.04x and 0.94x as long for the four order questions (3 alternating calls "
-    "each). Monthly revenue's plain SQL still wrote 1,798 MiB of temporary files; here "
+    "**work_mem: no gain.** Head office with 64MB instead of the default 4MB took 1.08x, "
+    "1.0x, 1.0x and 1.11x as long for the four order questions (3 alternating calls "
+    "each). Monthly revenue's plain SQL still wrote 1,799 MiB of temporary files; here "
     "they land in the page cache. Leave it at the default for these queries.",
     "**random_page_cost 1.1** (the data in memory) turned the administrator's plain top 10 "
     "query from 8.7 s to 1.0 s in the hand experiment above, made before the covering "
@@ -594,15 +601,14 @@ FINDINGS = (
     "partition anyway. A period's question reads its period through the order_id index "
     "(top 10 last quarter, above), so an `order_date` on order_items, partitioned by it, "
     "is no longer needed for that. Neither helps head office's whole-history questions.",
-    "**Building it takes half an hour here**: 1,787 s on the two shared cores (1-minute "
-    "load median 3.98 during the build, before the order_id index carried the lines' store, "
-    "product and amount; the kept database got that index when the schema was applied "
-    "again, untimed): customers 159 s, orders 542 s, order_items 915 s, "
-    "the deferred indexes and ANALYZE 153 s, vacuum analyze 14 s. The orders step still "
-    "took 12.9x its scale-10 time (42 s, the earlier seed on a quieter machine). A likely "
-    "cause, not verified: each order's foreign key check locks its customer's row (FOR KEY "
-    "SHARE), dirtying a random page of the 524 MiB customers heap per order; dropping and "
-    "adding the foreign keys around the load would test it.",
+    "**Building it takes over half an hour here**: 2,071 s on the two shared cores "
+    "(1-minute load median 1.03 during the build): customers 138 s, orders 565 s, "
+    "order_items 1,230 s, the deferred indexes and ANALYZE 112 s, vacuum analyze 22 s (the "
+    "build before, at a load of 3.98: 1,787 s, order_items 915 s). The orders step took "
+    "26x the build family's scale-10 time (21.9 s, another run). A likely cause, not "
+    "verified: each order's foreign key check locks its customer's row (FOR KEY SHARE), "
+    "dirtying a random page of the 524 MiB customers heap per order; dropping and adding "
+    "the foreign keys around the load would test it.",
 )
 
 
