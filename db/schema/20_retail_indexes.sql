@@ -37,7 +37,8 @@ on retail.order_items (store_id, product_id) include (order_id, total_amount);
 -- 5.5 ms; scale 10, a week's orders per day 0.32x as the manager and 0.55x as head office,
 -- the 20 latest orders 0.63x as the manager; no principal's plan slower. The administrator's
 -- unfiltered top 10 at scale 10 reads the quarter from the covering store index instead of
--- a parallel scan of this one: 1.19x (docs/benchmarks.md, peers). Same size at scale 10.
+-- a parallel scan of this one: 1.19x (docs/benchmarks.md, row level security, before and
+-- after). Same size at scale 10, 138 against 133 MiB at scale 100.
 drop index if exists retail.orders_order_date_idx;
 create index if not exists orders_order_date_store_id_idx on retail.orders (order_date, store_id);
 
