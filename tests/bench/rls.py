@@ -763,9 +763,9 @@ def _honest_notes(queries: dict[str, Any], target: float) -> list[str]:
         notes.append(
             f"- Target missed for {', '.join(missed)}. Row level security adds a fixed cost "
             "to every query: one InitPlan per table the query reads (`visible_store_ids()` or "
-            "`principal_is_known()`, SECURITY INVOKER wrappers that find the current role's "
-            "principal through `mcp.current_principal()` and then read the stores through a "
-            "SECURITY DEFINER function) "
+            "`principal_is_known()`, SECURITY INVOKER wrappers that PostgreSQL inlines into one "
+            "call of a SECURITY DEFINER function, which looks the current role up and reads "
+            "the stores in one query) "
             "and the planning of the policies, together a fraction of a millisecond, which "
             "shows against a query of one or two milliseconds."
             + (
@@ -785,7 +785,10 @@ def _honest_notes(queries: dict[str, Any], target: float) -> list[str]:
         "principal now logs in as a role of its own, so a policy per role (`to <role> using "
         "(store_id = 1)`) would give the planner a constant; but policies are readable by "
         "every role (`pg_policies`), and they would tell which opaque role serves which "
-        "store, which the principal roles' design forbids. Not taken."
+        "store: with `pg_stat_activity` (whose sessions' roles every caller sees), whose "
+        "principal each session is, which the design's property 10 forbids (no caller may "
+        "see another caller's principal). Policies per group (head office, store managers) "
+        "would still tell which sessions are head office's. Not taken."
     )
     return notes
 

@@ -4,7 +4,7 @@
 -- their login roles, and who owns what.
 -- Catalog checks only: nothing here acts for a principal or reads data.
 begin;
-select plan(89);
+select plan(90);
 
 -- Schemas and extensions
 
@@ -464,10 +464,11 @@ select is_empty(
 select functions_are(
     'mcp_internal',
     array[
-        'audit_entries', 'authenticate_api_key', 'clean_session', 'head_office_principal', 'is_known_principal', 'leading_keyword',
+        'audit_entries', 'authenticate_api_key', 'clean_session', 'head_office_principal', 'is_known_principal', 'is_known_role',
+        'leading_keyword',
         'login_role_problems', 'open_guarded_cursor', 'principal_is_known', 'principal_label', 'principal_of_role',
-        'principal_role', 'product_text_matches', 'query_without_final_semicolons', 'record_audit', 'redact_plan', 'refuse_write', 'store_ids_of',
-        'visible_store_ids'
+        'principal_role', 'product_text_matches', 'query_without_final_semicolons', 'record_audit', 'redact_plan', 'refuse_write',
+        'store_ids_of_role', 'visible_store_ids'
     ]::name[],
     'Schema mcp_internal holds exactly these helpers (nothing records a binding)'
 );
@@ -480,8 +481,12 @@ select function_returns(
     'mcp_internal.principal_role(uuid) returns the name of a principal''s role'
 );
 select function_returns(
-    'mcp_internal', 'store_ids_of', array['uuid']::name[], 'integer[]',
-    'mcp_internal.store_ids_of(uuid) returns the store ids a principal may see'
+    'mcp_internal', 'store_ids_of_role', array['name']::name[], 'integer[]',
+    'mcp_internal.store_ids_of_role(name) returns the store ids the principal of a role may see'
+);
+select function_returns(
+    'mcp_internal', 'is_known_role', array['name']::name[], 'boolean',
+    'mcp_internal.is_known_role(name) returns whether a role acts for head office or a store manager'
 );
 select function_returns(
     'mcp_internal', 'is_known_principal', array['uuid']::name[], 'boolean',
@@ -503,15 +508,16 @@ select results_eq(
         ('mcp_internal.audit_entries'),
         ('mcp_internal.authenticate_api_key'),
         ('mcp_internal.is_known_principal'),
+        ('mcp_internal.is_known_role'),
         ('mcp_internal.login_role_problems'),
         ('mcp_internal.principal_label'),
         ('mcp_internal.principal_of_role'),
         ('mcp_internal.principal_role'),
         ('mcp_internal.product_text_matches'),
         ('mcp_internal.record_audit'),
-        ('mcp_internal.store_ids_of')
+        ('mcp_internal.store_ids_of_role')
     $$,
-    'Only audit_entries, authenticate_api_key, is_known_principal, login_role_problems, principal_label, principal_of_role, principal_role, product_text_matches, record_audit and store_ids_of are SECURITY DEFINER'
+    'Only audit_entries, authenticate_api_key, is_known_principal, is_known_role, login_role_problems, principal_label, principal_of_role, principal_role, product_text_matches, record_audit and store_ids_of_role are SECURITY DEFINER'
 );
 select is_empty(
     $$

@@ -304,7 +304,8 @@ select is_empty(
             ('mcp_internal.visible_store_ids()'),
             ('mcp_internal.principal_is_known()'),
             ('mcp_internal.principal_of_role(name)'),
-            ('mcp_internal.store_ids_of(uuid)'),
+            ('mcp_internal.store_ids_of_role(name)'),
+            ('mcp_internal.is_known_role(name)'),
             ('mcp_internal.is_known_principal(uuid)')
         ) as api (signature)
         where not coalesce(pg_catalog.has_function_privilege('zava_reader', to_regprocedure(api.signature), 'execute'), false)

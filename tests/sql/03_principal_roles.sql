@@ -13,7 +13,7 @@
 -- postgres dialect cannot parse SAVEPOINT, nor SET ROLE and SET SESSION AUTHORIZATION with a
 -- psql variable, which go through \gexec as well.)
 begin;
-select plan(73);
+select plan(76);
 
 -- Principals: Seattle f47ac10b-58cc-4372-a567-0e02b2c3d479 (store 1), Redmond
 -- e7f8a9b0-c1d2-3e4f-5678-90abcdef1234 (store 6), head office 00000000-0000-0000-0000-000000000000.
@@ -315,6 +315,14 @@ select is(
     mcp_internal.principal_of_role(:'redmond_role'), null,
     'mcp_internal.principal_of_role tells Seattle''s role nothing of another store manager''s role'
 );
+select is(
+    mcp_internal.store_ids_of_role(:'head_office_role'), '{}'::integer[],
+    'mcp_internal.store_ids_of_role tells Seattle''s role no store of head office''s role'
+);
+select is(
+    mcp_internal.is_known_role(:'redmond_role'), false,
+    'mcp_internal.is_known_role tells Seattle''s role nothing of another store manager''s role'
+);
 select throws_ok(
     'select * from mcp_internal.principal_roles',
     '42501', 'permission denied for table principal_roles',
@@ -452,20 +460,37 @@ reset session authorization;
 -- ---------------------------------------------------------------------------------------
 
 select is(
-    mcp_internal.store_ids_of('00000000-0000-0000-0000-000000000000')::text, :'all_store_ids',
-    'mcp_internal.store_ids_of gives head office every store'
+    array(
+        select distinct listed.id from unnest(mcp_internal.store_ids_of_role(:'head_office_role')) as listed (id)
+        order by listed.id
+    )::text,
+    :'all_store_ids',
+    'mcp_internal.store_ids_of_role gives head office''s role every store'
 );
 select is(
-    mcp_internal.store_ids_of('f47ac10b-58cc-4372-a567-0e02b2c3d479'), array[1],
-    'mcp_internal.store_ids_of gives Seattle''s manager store 1 only'
+    mcp_internal.store_ids_of_role(:'seattle_role'), array[1],
+    'mcp_internal.store_ids_of_role gives Seattle''s role store 1 only'
 );
 select is(
-    mcp_internal.store_ids_of('11111111-1111-1111-1111-111111111111'), '{}'::integer[],
-    'mcp_internal.store_ids_of gives an unknown principal no store'
+    mcp_internal.store_ids_of_role('zava_server'), '{}'::integer[],
+    'mcp_internal.store_ids_of_role gives a role that acts for no principal no store'
 );
 select is(
-    mcp_internal.store_ids_of(null), '{}'::integer[],
-    'mcp_internal.store_ids_of gives a null principal no store'
+    mcp_internal.store_ids_of_role(null), '{}'::integer[],
+    'mcp_internal.store_ids_of_role gives a null role no store'
+);
+select results_eq(
+    format(
+        $$
+            select mcp_internal.is_known_role(listed.role_name)
+            from (values (1, %L::name), (2, %L::name), (3, 'zava_server'::name), (4, null::name))
+                as listed (position, role_name)
+            order by listed.position
+        $$,
+        :'head_office_role', :'seattle_role'
+    ),
+    $$ values (true), (true), (false), (false) $$,
+    'mcp_internal.is_known_role is true for head office''s and a store manager''s role, false for a role that acts for no principal and for null'
 );
 select results_eq(
     $$

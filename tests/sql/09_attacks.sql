@@ -14,7 +14,7 @@
 -- One role for the whole file: ROLLBACK TO SAVEPOINT would also undo pgTAP's own counters
 -- (they live in temp tables), so the owner's view is read through pg_temp helpers instead.
 begin;
-select plan(134);
+select plan(135);
 
 -- ---------------------------------------------------------------------------------------
 -- Fixtures, as the superuser (the owner's view), before switching to Seattle's role.
@@ -610,13 +610,27 @@ select is(
 select is(
     pg_temp.stores_seen($$
         select
-            mcp_internal.store_ids_of('00000000-0000-0000-0000-000000000000') as asked,
+            (
+                select count(*) from pg_roles as role
+                where mcp_internal.store_ids_of_role(role.rolname) <> '{}' or mcp_internal.is_known_role(role.rolname)
+            ) as asked,
             mcp_internal.is_known_principal('00000000-0000-0000-0000-000000000000') as known,
             array_agg(distinct store_id order by store_id) as stores
         from retail.orders
     $$),
     (select seattle_stores from owner_view),
-    'P2: asking the policies'' helpers about head office does not widen Seattle''s view'
+    'P2: asking the policies'' helpers about every role and about head office does not widen Seattle''s view'
+);
+
+select is(
+    mcp.run_query($$
+        select array_agg(distinct listed.id) as stores, count(distinct role.rolname) as roles
+        from pg_roles as role
+        cross join unnest(mcp_internal.store_ids_of_role(role.rolname)) as listed (id)
+        where mcp_internal.is_known_role(role.rolname)
+    $$)::jsonb -> 'rows',
+    '[[[1], 1]]'::jsonb,
+    'P2: of all the roles pg_roles lists, mcp_internal.store_ids_of_role and is_known_role answer for the query''s own role only'
 );
 
 select is(
