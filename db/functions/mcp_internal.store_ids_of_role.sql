@@ -10,7 +10,7 @@
 -- The store policies call it (through mcp_internal.visible_store_ids) once per table a
 -- query reads, so it is one query where it was three functions (the principal of the
 -- role, then that principal's stores, then the padding below): 55 against 105 us a
--- statement in pgbench, 0.93x the time of the low stock query as a store manager.
+-- statement in pgbench (docs/benchmarks.md, section 2, before and after).
 --
 -- Head office's list is padded with copies of its first store up to 27 ids. A scalar
 -- subquery's value is kept in a tuple, where an array of up to 26 integers is stored with

@@ -614,7 +614,10 @@ BEFORE_AFTER = (
     "event loop about twice per statement; the parameters are still dumped by psycopg's "
     "adapters and sent apart from the statement's text. Before is commit 25e84de from a "
     "worktree first on `PYTHONPATH`, after is this checkout, on one database; two runs "
-    "each, alternated (before, after, before, after), each figure the mean of two."
+    "each, alternated (before, after, before, after), each figure the mean of two. The "
+    "after columns show the family's latest run, whose commit is named below and which "
+    "also carries the changes made since (e.g. the policies' one-call InitPlans, section "
+    "2); the findings are the figures measured for this change at the time."
 )
 # A figure this much worse than before is flagged.
 WORSE = 0.10
