@@ -545,7 +545,7 @@ RANDOM_PAGE_COST = {
 FINDINGS = (
     "**Head office's questions over the whole history are not interactive at this size, and "
     "two do not fit a tool call.** Through `mcp.run_query`, monthly revenue by store took "
-    "24.2 s (107x scale 1), category mix 11.2 s (98x), top 20 customers by spend 42.3 s "
+    "24.4 s (111x scale 1), category mix 10.8 s (98x), top 20 customers by spend 39.4 s "
     "(83x): past the server's 15 s budget for monthly revenue and top 20 customers, so "
     "those tool calls are cancelled (in an earlier run, on a quieter machine, monthly "
     "revenue took 14.0 s). Each reads all of order_items' heap or more (2,913 to 4,288 MiB "
@@ -557,25 +557,26 @@ FINDINGS = (
     "`ZAVA_TIME_BUDGET` for head office, or tells its users these questions take tens of "
     "seconds.",
     "**A question about a period reads that period, for head office.** Top 10 products last "
-    "quarter took 1.3 s as head office (68x scale 1): order lines' order_id index carries "
+    "quarter took 1.2 s as head office (77x scale 1): order lines' order_id index carries "
     "their store, product and amount (`order_items_order_id_covering_idx`), so the tool "
     "call joins the quarter's orders to their lines from the index alone. The "
     "administrator's plain SQL, without the policy, still reads all of order_items (2,944 "
-    "MiB, 7.6 s): PostgreSQL prefers that plan at `random_page_cost` 4.",
-    "**Not for a store manager: top 10 products last quarter took 2.7 s, 11x the owner's "
-    "plain SQL with `ord.store_id = 1` (252 ms).** Under the policy PostgreSQL expects 74 % "
+    "MiB, 7.1 s): PostgreSQL prefers that plan at `random_page_cost` 4.",
+    "**Not for a store manager: top 10 products last quarter took 2.7 s, 12x the owner's "
+    "plain SQL with `ord.store_id = 1` (220 ms).** Under the policy PostgreSQL expects 74 % "
     "of the quarter's orders (630,000) and hashes all of the store's order lines, read from "
     "the store's part of the covering store index, against them; the owner's filter gets "
     "a nested loop into the order_id index. At scale 1 the manager gets the nested loop "
-    "(6.9 ms). The orders index by (order_date, store_id) of this run does not change this "
-    "plan (EXPLAIN with either index: the same). Not solved: the policies' store list is a "
+    "(5.7 ms). Neither the orders index by (order_date, store_id) of the run before "
+    "(EXPLAIN with either index: the same) nor this run's cheaper InitPlans change this "
+    "plan. Not solved: the policies' store list is a "
     "parameter the planner cannot see (section 2).",
-    "**`mcp.run_query` against plain SQL at this size**: for head office 1.08, 0.17, 1.19 "
-    "and 1.03x (monthly revenue, top 10, category mix, top 20 customers); for a manager "
-    "1.79, 10.97, 1.89 and 1.60x the hand-written filter (8.7, 2.7, 3.5 and 14.6 s). A "
+    "**`mcp.run_query` against plain SQL at this size**: for head office 1.14, 0.18, 1.18 "
+    "and 1.00x (monthly revenue, top 10, category mix, top 20 customers); for a manager "
+    "1.75, 11.82, 1.89 and 1.61x the hand-written filter (8.5, 2.7, 3.4 and 13.3 s). A "
     "manager's query runs without parallel workers, which the hand-written query gets.",
-    "**Store managers stay within the budget but are not interactive either**: 8.7 s, 2.7 s, "
-    "3.5 s and 14.6 s for the four order questions; low stock is unchanged (3 ms: inventory "
+    "**Store managers stay within the budget but are not interactive either**: 8.5 s, 2.7 s, "
+    "3.4 s and 13.3 s for the four order questions; low stock is unchanged (2 ms: inventory "
     "does not grow with the orders). Through the store-scoped covering indexes the owner's "
     "hand-written plain query reads only the store's part: 308 to 428 MiB from beyond "
     "shared buffers per call, 1,674 MiB for top 20 customers and 14 MiB for top 10 "
@@ -587,8 +588,8 @@ FINDINGS = (
     "this size wants RAM above the database's size. `shared_buffers` was PostgreSQL's "
     "128 MB, so every manager's call read its part of the covering indexes from that cache; "
     "a `shared_buffers` that holds them was not measured here.",
-    "**work_mem: no gain.** Head office with 64MB instead of the default 4MB took 1.08x, "
-    "1.0x, 1.0x and 1.11x as long for the four order questions (3 alternating calls "
+    "**work_mem: no gain.** Head office with 64MB instead of the default 4MB took 1.15x, "
+    "0.99x, 0.99x and 1.12x as long for the four order questions (3 alternating calls "
     "each). Monthly revenue's plain SQL still wrote 1,799 MiB of temporary files; here "
     "they land in the page cache. Leave it at the default for these queries.",
     "**random_page_cost 1.1** (the data in memory) turned the administrator's plain top 10 "
