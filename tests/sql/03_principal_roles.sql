@@ -1,5 +1,6 @@
 -- Principal roles (db/principal_roles.sql, db/schema/30_principal_roles.sql,
 -- mcp.current_principal, mcp_internal.principal_of_role, mcp_internal.principal_role,
+-- mcp_internal.store_ids_of_role, mcp_internal.is_known_role,
 -- mcp.bind_principal): every principal, head office and each store's manager, has a login
 -- role of its own, and a tool call's connection logs in as it, so the login is the binding
 -- and nothing is written per call. A principal role inherits the reader's privileges but can
@@ -456,7 +457,8 @@ select is(
 reset session authorization;
 
 -- ---------------------------------------------------------------------------------------
--- The functions the policies stand on (SECURITY DEFINER, given a principal).
+-- The functions the policies stand on (SECURITY DEFINER, given a role or a principal),
+-- as the superuser.
 -- ---------------------------------------------------------------------------------------
 
 select is(
