@@ -4,7 +4,7 @@
 -- their login roles, and who owns what.
 -- Catalog checks only: nothing here acts for a principal or reads data.
 begin;
-select plan(90);
+select plan(92);
 
 -- Schemas and extensions
 
@@ -199,6 +199,16 @@ select is(
     to_regclass('retail.orders_order_date_idx'),
     null,
     'Orders have no index on order_date alone, which a store manager''s period would take instead'
+);
+select is(
+    pg_catalog.pg_get_indexdef(to_regclass('retail.orders_store_id_order_date_covering_idx')),
+    'CREATE INDEX orders_store_id_order_date_covering_idx ON retail.orders USING btree (store_id, order_date) INCLUDE (order_id, customer_id)',
+    'A store''s orders carry their id and customer in the store covering index'
+);
+select is(
+    pg_catalog.pg_get_indexdef(to_regclass('retail.customers_primary_store_id_covering_idx')),
+    'CREATE INDEX customers_primary_store_id_covering_idx ON retail.customers USING btree (primary_store_id) INCLUDE (customer_id, first_name, last_name)',
+    'A store''s customers are read with their id and names from the store covering index'
 );
 select is(
     pg_catalog.pg_get_indexdef(to_regclass('retail.order_items_order_id_covering_idx')),
