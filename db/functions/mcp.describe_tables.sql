@@ -4,7 +4,8 @@
 -- its comment, columns (type, nullable, default, comment), primary key, foreign keys
 -- with their targets, indexes, check constraints and estimated rows; plus, as the
 -- caller sees them, the distinct values of small text columns ("sample_values": store
--- names, categories, product types) and the range of date columns ("value_ranges":
+-- names, categories, product types; not read for a unique column, such as SKUs, in a
+-- table of more rows than are listed) and the range of date columns ("value_ranges":
 -- which years have orders). Names may be given as "orders" or "retail.orders"; an
 -- unknown name is an error that lists the valid ones. Names are only compared with the
 -- catalog, and the value queries quote identifiers that come from the catalog.
@@ -71,7 +72,19 @@ begin
         sample_queries := '{}';
         range_queries := '{}';
         for listed_column in
-            select attribute.attname as column_name, attribute.atttypid as type_oid
+            select
+                attribute.attname as column_name,
+                attribute.atttypid as type_oid,
+                exists (
+                    select
+                    from pg_catalog.pg_index as index_
+                    where
+                        index_.indrelid = table_oid
+                        and index_.indisunique
+                        and index_.indnkeyatts = 1
+                        and index_.indkey[0] = attribute.attnum
+                        and index_.indpred is null
+                ) as is_unique
             from pg_catalog.pg_attribute as attribute
             where
                 attribute.attrelid = table_oid
@@ -86,6 +99,9 @@ begin
                 -- Only small tables (dimensions such as stores and categories) are listed,
                 -- and only columns with few values (null otherwise, and left out).
                 continue when estimated_rows is null or estimated_rows > max_rows_for_values;
+                -- A unique column (SKUs, product names) has a value per row: in a table of
+                -- more rows than are listed, reading its values would only find too many.
+                continue when listed_column.is_unique and estimated_rows > max_listed_values;
                 sample_queries := sample_queries || format(
                     '(%1$L, (select case when count(*) <= %3$s then jsonb_agg(value order by value) end from (select distinct %1$I::text as value from %2$s where %1$I is not null limit %3$s + 1) as listed))',
                     listed_column.column_name, table_oid::regclass, max_listed_values);

@@ -7,7 +7,7 @@
 -- (Savepoints undo a binding; they are issued through psql's \gexec because sqlfluff's
 -- postgres dialect cannot parse SAVEPOINT.)
 begin;
-select plan(33);
+select plan(34);
 
 -- The owner's answers (the superuser bypasses row level security).
 select jsonb_agg(store_name order by store_name) as store_names
@@ -21,6 +21,22 @@ from retail.orders
 where store_id = 1 \gset
 -- The documented list of valid tables that an unknown-table error names.
 select 'retail.categories, retail.customers, retail.inventory, retail.order_items, retail.orders, retail.product_description_embeddings, retail.product_types, retail.products, retail.stores' as valid_tables \gset
+
+-- A column with a unique index has a value per row: once its table is estimated at more
+-- rows than are listed, its values are not read (stores, whose eight names are listed
+-- below, estimated at 61 rows for this test alone; the superuser reads every row).
+select reltuples as stores_reltuples
+from pg_catalog.pg_class
+where oid = 'retail.stores'::regclass \gset
+update pg_catalog.pg_class set reltuples = 61
+where oid = 'retail.stores'::regclass;
+select is(
+    mcp.describe_tables(array['stores']) #> '{0,sample_values}',
+    '{}'::jsonb,
+    'a unique column of a table estimated at more than 60 rows lists no values'
+);
+update pg_catalog.pg_class set reltuples = :'stores_reltuples'
+where oid = 'retail.stores'::regclass;
 
 -- Seattle's manager (store 1) asks.
 select 'savepoint as_seattle' \gexec
