@@ -391,15 +391,27 @@ def _add_table_schemas_tool(server: MCPServer, calls: ToolCalls) -> None:
         ctx: Context,
     ) -> Annotated[CallToolResult, TableSchemas]:
         started = time.perf_counter()
-        tables = await calls.observed(
+        describe = calls.query("select mcp.describe_tables(%s)::text", [table_names])
+
+        async def described(principal: uuid.UUID) -> tuple[str, list[dict[str, Any]]]:
+            # PostgreSQL's text of the answer is the model's text as it is (JSON, its
+            # characters unescaped), parsed once for the structured content.
+            text = await describe(principal)
+            return text, json.loads(text)
+
+        text, tables = await calls.observed(
             ctx,
             "get_multiple_table_schemas",
             ", ".join(table_names),
-            calls.query("select mcp.describe_tables(%s)", [table_names]),
-            len,
+            described,
+            lambda answer: len(answer[1]),
         )
-        result = TableSchemas(tables=tables, elapsed_ms=_elapsed(started))
-        return _result(result, json.dumps(tables, default=str))
+        # Not through a TableSchemas: the SDK validates the structured content against it
+        # (the output schema) before sending it, as for execute_sales_query.
+        return CallToolResult(
+            content=[TextContent(type="text", text=fence_untrusted(text))],
+            structured_content={"tables": tables, "elapsed_ms": _elapsed(started)},
+        )
 
 
 def _add_query_tool(server: MCPServer, settings: Settings, calls: ToolCalls) -> None:
