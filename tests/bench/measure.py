@@ -229,13 +229,13 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time used so far by a process and its living descendants."""
-    total = 0.0
+def tree_cpu_by_process(pid: int) -> dict[int, float]:
+    """CPU time used so far by a process and each of its living descendants, by pid."""
+    found = {}
     for each in process_tree(pid):
         with contextlib.suppress(OSError, ValueError, IndexError):
-            total += cpu_seconds(each)
-    return total
+            found[each] = cpu_seconds(each)
+    return found
 
 
 def tree_pss_kib(pid: int) -> int:
@@ -250,11 +250,10 @@ def tree_pss_kib(pid: int) -> int:
     return total
 
 
-def backend_cpu_seconds(database_name: str) -> float:
-    """CPU time used so far by the PostgreSQL backends connected to one database (their
-    process titles name it). Backends that exited in between are not counted, so measure
-    across spans in which the pools stay open."""
-    total = 0.0
+def backend_cpu_by_process(database_name: str) -> dict[int, float]:
+    """CPU time used so far by each PostgreSQL backend connected to one database (their
+    process titles name it), by pid."""
+    found = {}
     needle = f" {database_name} ".encode()
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -262,10 +261,18 @@ def backend_cpu_seconds(database_name: str) -> float:
         try:
             title = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
             if title.startswith(b"postgres: ") and needle in title + b" ":
-                total += cpu_seconds(int(proc.name))
+                found[int(proc.name)] = cpu_seconds(int(proc.name))
         except (OSError, ValueError, IndexError):
             continue
-    return total
+    return found
+
+
+def cpu_used_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds the processes used between two readings by pid: a process that started
+    in between counts from zero; one that exited in between is left out (its last
+    seconds are lost, never its whole lifetime taken away: a pool closing an idle
+    connection during a level once made a level's PostgreSQL CPU negative)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 class LoadSampler:
@@ -399,13 +406,13 @@ def _cell(value: Any) -> str:
 # --- driving servers over MCP: shared by the overhead and peers families ---
 
 Caller = Callable[[], Awaitable[None]]
-# CPU seconds used so far, by process ("server", "postgres", "client"): CPU per call is
-# the figure that noise on a shared machine disturbs least.
-CpuCounters = Callable[[], dict[str, float]]
+# CPU seconds used so far by each process (by pid) of "server", "postgres" and "client":
+# CPU per call is the figure that noise on a shared machine disturbs least.
+CpuCounters = Callable[[], dict[str, dict[int, float]]]
 
 
-def client_cpu() -> dict[str, float]:
-    return {"client": time.process_time()}
+def client_cpu() -> dict[str, dict[int, float]]:
+    return {"client": {os.getpid(): time.process_time()}}
 
 
 async def measure_level(
@@ -440,7 +447,8 @@ async def measure_level(
     timings = Timings(samples, time.perf_counter() - started)
     cpu_after = counters()
     cpu_ms = {
-        who: round((cpu_after[who] - cpu_before[who]) / total_calls * 1000, 3) for who in cpu_after
+        who: round(cpu_used_between(cpu_before[who], cpu_after[who]) / total_calls * 1000, 3)
+        for who in cpu_after
     }
     return {
         "concurrency": concurrency,
@@ -451,13 +459,10 @@ async def measure_level(
 
 
 def counters_for(database_name: str, server_pid: int | None = None) -> CpuCounters:
-    def read() -> dict[str, float]:
-        found = {
-            "client": time.process_time(),
-            "postgres": backend_cpu_seconds(database_name),
-        }
+    def read() -> dict[str, dict[int, float]]:
+        found = client_cpu() | {"postgres": backend_cpu_by_process(database_name)}
         if server_pid is not None:
-            found["server"] = tree_cpu_seconds(server_pid)
+            found["server"] = tree_cpu_by_process(server_pid)
         return found
 
     return read

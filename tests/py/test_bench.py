@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +46,20 @@ def test_cpu_counters_see_this_process_and_the_database(seeded):
     sum(i * i for i in range(2_000_000))
     assert measure.cpu_seconds(os.getpid()) > before
     with psycopg.connect(url) as conn:
-        backends_before = measure.backend_cpu_seconds(settings.database_name)
+        (backend,) = conn.execute("select pg_backend_pid()").fetchone()
+        backends_before = measure.backend_cpu_by_process(settings.database_name)
         conn.execute("select count(*) from generate_series(1, 3000000)").fetchone()
-        assert measure.backend_cpu_seconds(settings.database_name) > backends_before
+        backends_after = measure.backend_cpu_by_process(settings.database_name)
+        assert backends_after[backend] > backends_before[backend]
+        assert measure.cpu_used_between(backends_before, backends_after) > 0
+    # A backend that exits takes nothing away from the CPU counted (it took its whole
+    # lifetime before), and one that starts counts from zero.
+    deadline = time.monotonic() + 10
+    while backend in (ended := measure.backend_cpu_by_process(settings.database_name)):
+        assert time.monotonic() < deadline, "the closed connection's backend did not exit"
+        time.sleep(0.05)
+    assert measure.cpu_used_between(backends_after, ended) >= 0
+    assert measure.cpu_used_between({}, {backend: 0.5}) == 0.5
 
 
 @pytest.fixture(scope="module")
