@@ -57,6 +57,11 @@ the reason, never as beaten:
   copy's row-secured tables lets it read every row (it has no principals); its store
   manager is the same SQL with a hand-written `ord.store_id = 1`, as Toolbox's.
 
+Beside them, not a peer: overhead.py's no-op tool (no database) on the MCP Python SDK and
+the transport ours uses, asked `select 1` only. Its calls/s is the most any server on that
+SDK could answer per call on this machine in this run; the report gives ours and every
+peer's `select 1` as a share of it. It is in no comparison and no target.
+
 `--quick` measures 1 and 4 clients, a few calls each, on the small quick database.
 """
 
@@ -132,7 +137,11 @@ OURS = "zava-mcp"
 TOOLBOX = "MCP Toolbox"
 REFERENCE = "reference sample"
 POSTGRES_MCP = "Postgres MCP Pro"
-SERVERS = (OURS, TOOLBOX, REFERENCE, POSTGRES_MCP)
+# Not a peer: overhead.py's tool that does nothing, on the SDK and transport ours runs on,
+# with no database. Asked `select 1` only (it answers "ok" to any call), beside the
+# servers, so that what the SDK alone costs per call is measured in the same run.
+FLOOR = "no-op tool (SDK floor)"
+SERVERS = (OURS, TOOLBOX, REFERENCE, POSTGRES_MCP, FLOOR)
 PLOT_NAME = "peers.png"
 
 # Runs the reference sample's own app object, as its run_http_server does (pool first),
@@ -168,10 +177,14 @@ class Server:
     skipped: str | None = None
     version: str = ""
     transport: str = "streamable-http"
+    # The questions it is asked; a peer answers all, the floor `select 1` only.
+    questions: tuple[str, ...] = QUESTIONS
 
     def calls(self, question: str, principal: str) -> list[tuple[str, dict[str, Any]]]:
         """The (tool, arguments) calls asking `question` as `principal`: one, but three for
         a server whose tool describes one table per call."""
+        if self.name == FLOOR:
+            return [("noop", {})]
         manager = principal == "store manager"
         text = TOP_10_ONE_STORE if manager else TOP_10
         text = "select 1" if question == "select 1" else text
@@ -523,13 +536,21 @@ def all_servers(settings: Settings, admin_url: str, copy_name: str) -> Iterator[
         database=copy_name,
         transport="sse",
     )
-    servers = [ours, toolbox, reference, postgres_mcp]
+    floor = Server(
+        FLOOR,
+        role="none: no database (overhead.py's no-op tool, on our SDK and transport)",
+        bypasses_rls="-",
+        store_manager="- (answers `ok` to everyone)",
+        version="this checkout",
+        questions=("select 1",),
+    )
+    servers = [ours, toolbox, reference, postgres_mcp, floor]
     keys = {
         principal: create_key(admin_url, uuid.UUID(who), f"bench: peers, {principal}")[1]
         for principal, who in zip(PRINCIPALS, (measure.HEAD_OFFICE, measure.SEATTLE), strict=True)
     }
     ours.headers = {p: {"Authorization": f"Bearer {key}"} for p, key in keys.items()}
-    toolbox.headers = postgres_mcp.headers = {p: {} for p in PRINCIPALS}
+    toolbox.headers = postgres_mcp.headers = floor.headers = {p: {} for p in PRINCIPALS}
     reference.headers = {
         "head office": {"x-rls-user-id": measure.HEAD_OFFICE},
         "store manager": {"x-rls-user-id": measure.SEATTLE},
@@ -549,6 +570,16 @@ def all_servers(settings: Settings, admin_url: str, copy_name: str) -> Iterator[
             )
         )
         ours.version = "this checkout"
+        port_floor = measure.free_port()
+        floor.url = f"http://127.0.0.1:{port_floor}/mcp"
+        floor.pid = stack.enter_context(
+            measure.server_process(
+                overhead.noop_server_command(port_floor),
+                measure.serve_env(settings, port_floor),
+                f"http://127.0.0.1:{port_floor}/healthz",
+                log_name="bench-peer-floor.log",
+            )
+        )
         binary, toolbox.version = toolbox_binary()
         if binary is None:
             toolbox.skipped = toolbox.version
@@ -649,6 +680,11 @@ def check_answers(servers: list[Server]) -> dict[str, Any]:
     for principal in PRINCIPALS:
         tops = {}
         for server in servers:
+            if server.name == FLOOR:
+                (one,) = asyncio.run(one_call(server, "select 1", principal))
+                if text_of(one) != "ok":
+                    raise RuntimeError(f"{server.name} answered {text_of(one)[:200]}")
+                continue
             described = asyncio.run(one_call(server, "describe three tables", principal))
             missing = [t for t in DESCRIBED if t not in "".join(map(text_of, described))]
             if missing:
@@ -682,6 +718,8 @@ def measure_all(
                 order = servers[turn % len(servers) :] + servers[: turn % len(servers)]
                 turn += 1
                 for server in order:
+                    if question not in server.questions:
+                        continue
                     found = asyncio.run(
                         question_level(server, question, principal, level, calls, warm_up)
                     )
@@ -772,7 +810,7 @@ def compare_with_ours(results: dict[str, Any]) -> dict[str, Any]:
     for question, principals in results["figures"].items():
         for principal, by_server in principals.items():
             for peer, levels in by_server.items():
-                if peer == OURS:
+                if peer in (OURS, FLOOR):
                     continue
                 rows = {}
                 for ours, theirs in zip(by_server[OURS], levels, strict=True):
@@ -828,7 +866,7 @@ def table_rows(results: dict[str, Any], question: str) -> list[list[Any]]:
                         cpu.get("postgres", "-"),
                         ratios["throughput_ours_over_peer"] if ratios else "-",
                         ratios["median_peer_over_ours"] if ratios else "-",
-                        "",
+                        "not a peer: no database, the SDK's floor" if server == FLOOR else "",
                     ]
                 )
     for server, about in results["servers"].items():
@@ -876,10 +914,39 @@ def report(results: dict[str, Any]) -> None:
     measure.print_table(
         "Peers: memory (PSS of all the server's processes)", MEMORY_HEADERS, memory_rows(results)
     )
+    floor = against_the_floor(results)
+    if floor:
+        print("\nThe SDK's floor (calls/s of a tool that does nothing):")
+        for line in floor:
+            print(f"  {line}")
     losses = where_we_lose(results)
     print("\nWhere we lose:" if losses else "\nAhead of every measured peer.")
     for line in losses:
         print(f"  {line}")
+
+
+def against_the_floor(results: dict[str, Any]) -> list[str]:
+    """`select 1` per principal and level: the calls/s of the SDK's no-op tool (no
+    database), and ours and every peer's as a share of it. A peer at or above 1.00 answers
+    `select 1` at least as fast as our SDK answers a call that does nothing."""
+    found = []
+    for principal, by_server in results["figures"].get("select 1", {}).items():
+        if FLOOR not in by_server:
+            continue
+        for index, floor in enumerate(by_server[FLOOR]):
+            shares = ", ".join(
+                f"{server} {measure.ratio(levels[index]['throughput_per_s'], floor['throughput_per_s']):.2f}x"
+                for server, levels in sorted(
+                    by_server.items(), key=lambda item: SERVERS.index(item[0])
+                )
+                if server != FLOOR
+            )
+            found.append(
+                f"{principal}, {floor['concurrency']} clients: the no-op tool "
+                f"{floor['throughput_per_s']} calls/s (median {floor['median_ms']} ms); "
+                f"`select 1` as a share of it: {shares}"
+            )
+    return found
 
 
 def where_we_lose(results: dict[str, Any]) -> list[str]:
@@ -998,8 +1065,13 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
         beside = "; ".join(
             f"{peer} {max(level['cpu_ms_per_call'].get('server', 0) for level in levels):.2f}"
             for peer, levels in select_one.items()
-            if peer != OURS
+            if peer not in (OURS, FLOOR)
         )
+        if FLOOR in select_one:
+            floor_cpu = max(
+                level["cpu_ms_per_call"].get("server", 0) for level in select_one[FLOOR]
+            )
+            beside += f"; the SDK's no-op tool {floor_cpu:.2f}"
         found.append(
             (
                 "Server CPU per `select 1` call ≤ 1.5 ms (head office, every level)",
@@ -1046,6 +1118,18 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append("|---|---:|---|" + "---:|" * (len(HEADERS) - 4) + "---|")
         for row in table_rows(results, question):
             lines.append("| " + " | ".join(str(cell) for cell in row) + " |")
+        floor = against_the_floor(results) if question == "select 1" else []
+        if floor:
+            lines += [
+                "",
+                "**The SDK's floor**, measured beside the servers in this run: overhead.py's "
+                "tool that does nothing and reads no database, served by the MCP Python SDK "
+                "on the transport ours uses (stateless Streamable HTTP answering JSON, "
+                "uvicorn). A server at or above 1.00x answers `select 1` at least as fast as "
+                "that SDK answers a call that does nothing:",
+                "",
+            ]
+            lines += [f"- {line}" for line in floor]
     lines += ["", "### Memory", "", "| " + " | ".join(MEMORY_HEADERS) + " |"]
     lines.append("|---|" + "---:|" * (len(MEMORY_HEADERS) - 2) + "---|")
     for row in memory_rows(results):

@@ -65,9 +65,41 @@ def test_every_peer_is_measured_or_skipped_with_a_reason(results: dict[str, Any]
             assert measured == [None] * len(measured), f"{name} is skipped yet has figures"
             continue
         assert about["memory_after"]["pss_kib"] > 0, name
+        if name == peers.FLOOR:
+            continue  # asked `select 1` only: the next test
         for levels in measured:
             assert levels is not None, name
             assert all(level["errors"] == 0 for level in levels), name
+
+
+def test_the_sdk_floor_answers_select_1_only_and_is_compared_with_no_one(
+    results: dict[str, Any],
+) -> None:
+    import measure
+    import peers
+
+    for question, principals in results["figures"].items():
+        for principal, by_server in principals.items():
+            if question != "select 1":
+                assert peers.FLOOR not in by_server, (question, principal)
+                continue
+            levels = by_server[peers.FLOOR]
+            assert [level["concurrency"] for level in levels] == list(peers.QUICK_LEVELS)
+            assert all(
+                level["errors"] == 0 and level["calls"] == peers.QUICK_CALLS for level in levels
+            )
+    # It is no peer: in no comparison, so in no target.
+    for principals in results["comparison"].values():
+        for by_peer in principals.values():
+            assert peers.FLOOR not in by_peer and peers.OURS not in by_peer
+    lines = peers.against_the_floor(results)
+    assert len(lines) == len(peers.PRINCIPALS) * len(peers.QUICK_LEVELS)
+    floor = results["figures"]["select 1"]["head office"][peers.FLOOR][0]
+    ours = results["figures"]["select 1"]["head office"][peers.OURS][0]
+    share = measure.ratio(ours["throughput_per_s"], floor["throughput_per_s"])
+    assert f"the no-op tool {floor['throughput_per_s']} calls/s" in lines[0]
+    assert f"{peers.OURS} {share:.2f}x" in lines[0]
+    assert "The SDK's floor" in peers.markdown(results)
 
 
 def test_the_servers_agreed_and_a_store_manager_sees_one_store(results: dict[str, Any]) -> None:
