@@ -29,7 +29,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, CallToolResult, TextContent, ToolAnnotations
 from pgvector import Vector
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import AnyHttpUrl, BaseModel, Field, JsonValue, ValidationError
+from pydantic import AnyHttpUrl, BaseModel, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -72,9 +72,6 @@ LIST_TABLES = (
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
-JSON_TYPES: list[JsonValue] = ["string", "number", "integer", "boolean", "null", "object", "array"]
-
-
 class Column(BaseModel):
     name: str
     type: str
@@ -85,9 +82,11 @@ class QueryResult(BaseModel):
     rows: list[list[Any]] = Field(
         description="One list of values per row, in the columns' order; a number a double "
         "cannot hold exactly (e.g. numeric(30, 2)) comes as a string with every digit",
-        # Any JSON value, said in the schema (strict validators flag `{}`) without
-        # validating each value of a large answer.
-        json_schema_extra={"items": {"type": "array", "items": {"type": JSON_TYPES}}},
+        # A row is an array of any JSON values: said without `{}` (strict validators flag
+        # it) and without a list of types for the values, which Ajv's strict mode refuses
+        # as a union type and which made a client check each value's type (the Python
+        # SDK's client: 5.2 ms of CPU for 100 rows of 5 columns, 1.0 ms without it).
+        json_schema_extra={"items": {"type": "array"}},
     )
     row_count: int
     truncated: bool = Field(description="True when rows were left out by the row or byte cap")

@@ -1,6 +1,7 @@
 """A third-party MCP client works: the official TypeScript SDK (tests/ts/client.mjs, pinned
 in tests/ts/package-lock.json) connects over Streamable HTTP with an API key, lists the tools
-and calls execute_sales_query, seeing only its principal's rows."""
+(whose schemas Ajv's strict mode accepts) and calls execute_sales_query, seeing only its
+principal's rows."""
 
 from __future__ import annotations
 
@@ -94,6 +95,9 @@ def test_the_typescript_client_lists_tools_and_sees_only_its_rows(served, node):
     output = client_output(node, served.url, served.keys["Seattle"], ORDERS_BY_STORE)
     assert set(output["tools"]) == TOOLS
     assert len(output["tools"]) == len(TOOLS)
+    # Every tool's input and output schema compiles in Ajv's strict mode (which refused
+    # execute_sales_query's list of types for a row's values as a union type).
+    assert output["schemaProblems"] == {}
     assert orders_by_store(output) == {seattle: expected[seattle]}
     # The table sits inside the untrusted-data boundaries (line 0 explains them, line 1 opens them).
     assert output["result"]["text"].splitlines()[2] == "store_id\tcount"

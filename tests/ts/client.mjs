@@ -5,13 +5,17 @@
 //   URL defaults to $ZAVA_MCP_URL, API_KEY to $ZAVA_MCP_KEY, SQL to $ZAVA_MCP_QUERY
 //   (or "select 1 as one" when none is given).
 //
-// Connects with "Authorization: Bearer <key>", lists the tools, calls execute_sales_query
-// with {postgresql_query: SQL} and prints ONE JSON object to stdout:
-//   {"tools": [names...], "result": {"isError": ..., "structuredContent": ..., "text": ...}}
+// Connects with "Authorization: Bearer <key>", lists the tools, compiles each tool's input
+// and output schema with Ajv in strict mode (what a client that checks schemas strictly
+// sees), calls execute_sales_query with {postgresql_query: SQL} and prints ONE JSON object
+// to stdout:
+//   {"tools": [names...], "schemaProblems": {"<tool> <input|output>": message, ...},
+//    "result": {"isError": ..., "structuredContent": ..., "text": ...}}
 // Exits 0 on success; on any error prints the message to stderr and exits 1.
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { Ajv } from "ajv";
 
 const TIMEOUT_MS = 60_000;
 
@@ -20,14 +24,30 @@ function usage(message) {
 }
 
 async function listAllTools(client) {
-  const names = [];
+  const tools = [];
   let cursor;
   do {
     const page = await client.listTools(cursor ? { cursor } : undefined, { timeout: TIMEOUT_MS });
-    names.push(...page.tools.map((tool) => tool.name));
+    tools.push(...page.tools);
     cursor = page.nextCursor;
   } while (cursor);
-  return names;
+  return tools;
+}
+
+// What Ajv's strict mode refuses in each schema (the SDK's own validator is not strict).
+function strictSchemaProblems(tools) {
+  const problems = {};
+  for (const tool of tools) {
+    for (const [kind, schema] of [["input", tool.inputSchema], ["output", tool.outputSchema]]) {
+      if (!schema) continue;
+      try {
+        new Ajv({ strict: true, allErrors: true }).compile(schema);
+      } catch (error) {
+        problems[`${tool.name} ${kind}`] = error instanceof Error ? error.message : String(error);
+      }
+    }
+  }
+  return problems;
 }
 
 async function main() {
@@ -45,6 +65,7 @@ async function main() {
   try {
     await client.connect(transport, { timeout: TIMEOUT_MS });
     const tools = await listAllTools(client);
+    const schemaProblems = strictSchemaProblems(tools);
     const result = await client.callTool(
       { name: "execute_sales_query", arguments: { postgresql_query: query } },
       undefined,
@@ -52,7 +73,8 @@ async function main() {
     );
     const firstText = (result.content ?? []).find((item) => item.type === "text");
     const output = {
-      tools,
+      tools: tools.map((tool) => tool.name),
+      schemaProblems,
       result: {
         isError: result.isError ?? false,
         structuredContent: result.structuredContent ?? null,
