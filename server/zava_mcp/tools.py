@@ -826,7 +826,7 @@ def _render_rows(result: dict[str, Any], max_rows: int) -> str:
     larger than the rows' JSON), and the count."""
     row_count = result["row_count"]
     lines = ["\t".join(column["name"] for column in result["columns"])]
-    lines += ["\t".join(_render_value(value) for value in row) for row in result["rows"]]
+    lines += ["\t".join([_render_value(value) for value in row]) for row in result["rows"]]
     noun = "row" if row_count == 1 else "rows"
     if not result["truncated"]:
         more = ""
@@ -849,7 +849,9 @@ def _render_rows(result: dict[str, Any], max_rows: int) -> str:
 def _render_value(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, dict | list):
+    # A tuple, not `dict | list`: isinstance with a union type took a quarter of the
+    # rendering of 100 rows.
+    if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return str(value)
 
