@@ -47,6 +47,12 @@ QUERIES = {
         "where ord.order_date >= date '2026-07-01' and ord.order_date < date '2026-10-01' "
         "group by product.product_name order by revenue desc limit 10"
     ),
+    # A full answer at the tool's default row cap: what grows with the rows (their JSON,
+    # the text table, the client's check against the output schema) rather than the query.
+    "100 products": (
+        "select product_id, sku, product_name, base_price, cost from retail.products "
+        "order by product_id limit 100"
+    ),
 }
 CONCURRENCY = (1, 8, 32, 64)
 QUICK_CONCURRENCY = (1, 4)

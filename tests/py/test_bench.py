@@ -84,7 +84,11 @@ def test_overhead_answers_every_call_at_every_level(overhead_results):
                 assert level["calls"] == overhead_results["calls_per_level"]
                 assert 0 < level["median_ms"] <= level["p95_ms"] <= level["p99_ms"]
     # The three ways agreed on the rows (run() refuses to time them otherwise).
-    assert overhead_results["rows_returned"] == {"select 1": 1, "top 10 products last quarter": 10}
+    assert overhead_results["rows_returned"] == {
+        "select 1": 1,
+        "top 10 products last quarter": 10,
+        "100 products": 100,
+    }
 
 
 def test_overhead_measures_cpu_of_server_database_and_client(overhead_results):
