@@ -458,6 +458,26 @@ async def measure_level(
     }
 
 
+def combine_levels(
+    same: Sequence[dict[str, Any]], statistic: Callable[[list[float]], float]
+) -> dict[str, Any]:
+    """Several measurements of one level (runs, or rounds of one run) as one: `statistic`
+    (the mean, the median) of their median, percentiles, throughput and CPU per call;
+    their errors and calls added up."""
+    if len({level["concurrency"] for level in same}) != 1:
+        raise ValueError("the measurements are of different concurrency levels: not combined")
+    level: dict[str, Any] = {"concurrency": same[0]["concurrency"]}
+    for key in ("errors", "calls"):
+        level[key] = sum(each[key] for each in same)
+    for key in ("median_ms", "p95_ms", "p99_ms", "throughput_per_s"):
+        level[key] = round(statistic([each[key] for each in same]), 3)
+    level["cpu_ms_per_call"] = {
+        who: round(statistic([each["cpu_ms_per_call"][who] for each in same]), 3)
+        for who in same[0]["cpu_ms_per_call"]
+    }
+    return level
+
+
 def counters_for(database_name: str, server_pid: int | None = None) -> CpuCounters:
     def read() -> dict[str, dict[int, float]]:
         found = client_cpu() | {"postgres": backend_cpu_by_process(database_name)}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import uuid
 from decimal import Decimal
@@ -363,21 +364,7 @@ def merge_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
             raise ValueError("the runs measured different queries or rows: not merged")
 
     def levels(found: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-        merged = []
-        for same in zip(*found, strict=True):
-            if len({level["concurrency"] for level in same}) != 1:
-                raise ValueError("the runs measured different concurrency levels: not merged")
-            level: dict[str, Any] = {"concurrency": same[0]["concurrency"]}
-            for key in ("errors", "calls"):
-                level[key] = sum(each[key] for each in same)
-            for key in ("median_ms", "p95_ms", "p99_ms", "throughput_per_s"):
-                level[key] = round(sum(each[key] for each in same) / len(same), 3)
-            level["cpu_ms_per_call"] = {
-                who: round(sum(each["cpu_ms_per_call"][who] for each in same) / len(same), 3)
-                for who in same[0]["cpu_ms_per_call"]
-            }
-            merged.append(level)
-        return merged
+        return [measure.combine_levels(same, statistics.mean) for same in zip(*found, strict=True)]
 
     merged: dict[str, Any] = {
         **{

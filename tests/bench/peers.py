@@ -4,7 +4,7 @@ Same questions, same data, same client (the official MCP Python SDK over Streama
 on loopback; over SSE to the one peer that serves no other HTTP transport), one run:
 `select 1`, top 10 products by revenue last quarter (overhead.py's SQL) and describing
 three tables (orders, order_items, products), at 1, 8 and 32 clients, as head office and
-as Seattle's store manager. For each server: calls/s, median, p95,
+as Seattle's store manager, in three rounds whose median is each figure. For each server: calls/s, median, p95,
 CPU per call of the server's processes and of its database backends (from /proc), and
 its memory (the PSS of all its processes, from /proc/PID/smaps_rollup). Ours is
 `zava-mcp serve`, stateless, with an API key per principal, on the benchmark database.
@@ -74,6 +74,7 @@ import hashlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -100,8 +101,13 @@ from zava_mcp.identity import create_key
 
 LEVELS = (1, 8, 32)
 QUICK_LEVELS = (1, 4)
-CALLS = 200
+# Calls per level in each round; every figure is the median of the rounds' figures. The
+# rounds go through every question, principal and level in turn, so a level's rounds are
+# minutes apart and a spell of load on this shared machine weighs on one of them only.
+CALLS = 100
 QUICK_CALLS = 8
+ROUNDS = 3
+QUICK_ROUNDS = 2
 OUR_CALLS_MAX = 64  # above the most clients: every client here is one caller
 PRINCIPALS = ("head office", "store manager")
 SEATTLE_STORE_ID = measure.STORE_OF[measure.SEATTLE]
@@ -705,30 +711,39 @@ def check_answers(servers: list[Server]) -> dict[str, Any]:
 
 
 def measure_all(
-    servers: list[Server], levels: tuple[int, ...], calls: int, warm_up: int
+    servers: list[Server], levels: tuple[int, ...], calls: int, warm_up: int, rounds: int
 ) -> dict[str, Any]:
-    """figures[question][principal][server] = one dict per level; at each level the
+    """figures[question][principal][server] = one dict per level, the median of the
+    rounds (each round's calls/s listed under rounds_throughput_per_s); at each level the
     servers take turns, their order rotating, so drifting load falls on all alike."""
-    figures: dict[str, Any] = {}
+    found: dict[tuple[str, str, str, int], list[dict[str, Any]]] = {}
     turn = 0
-    for question in QUESTIONS:
-        for principal in PRINCIPALS:
-            cell = figures.setdefault(question, {}).setdefault(principal, {})
-            for level in levels:
-                order = servers[turn % len(servers) :] + servers[: turn % len(servers)]
-                turn += 1
-                for server in order:
-                    if question not in server.questions:
-                        continue
-                    found = asyncio.run(
-                        question_level(server, question, principal, level, calls, warm_up)
-                    )
-                    cell.setdefault(server.name, []).append(found)
-                    print(
-                        f"  {question} · {principal} · {level} clients · {server.name}: "
-                        f"{found['throughput_per_s']} calls/s, median {found['median_ms']} ms",
-                        flush=True,
-                    )
+    for round_ in range(1, rounds + 1):
+        for question in QUESTIONS:
+            for principal in PRINCIPALS:
+                for level in levels:
+                    order = servers[turn % len(servers) :] + servers[: turn % len(servers)]
+                    turn += 1
+                    for server in order:
+                        if question not in server.questions:
+                            continue
+                        one = asyncio.run(
+                            question_level(server, question, principal, level, calls, warm_up)
+                        )
+                        found.setdefault((question, principal, server.name, level), []).append(one)
+                        print(
+                            f"  round {round_} · {question} · {principal} · {level} clients · "
+                            f"{server.name}: {one['throughput_per_s']} calls/s, "
+                            f"median {one['median_ms']} ms",
+                            flush=True,
+                        )
+    figures: dict[str, Any] = {}
+    for (question, principal, server_name, _), same in found.items():
+        level = measure.combine_levels(same, statistics.median)
+        level["rounds_throughput_per_s"] = [each["throughput_per_s"] for each in same]
+        figures.setdefault(question, {}).setdefault(principal, {}).setdefault(
+            server_name, []
+        ).append(level)
     return figures
 
 
@@ -738,7 +753,9 @@ def memory_of(server: Server) -> dict[str, Any]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    levels, calls = (QUICK_LEVELS, QUICK_CALLS) if quick else (LEVELS, CALLS)
+    levels, calls, rounds = (
+        (QUICK_LEVELS, QUICK_CALLS, QUICK_ROUNDS) if quick else (LEVELS, CALLS, ROUNDS)
+    )
     warm_up = 2 if quick else 20
     settings, admin_url = (
         measure.sample_database(0.02, "zava_bench_quick") if quick else measure.sample_database()
@@ -751,7 +768,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     copy_name, _ = peers_copy(settings, admin_url)
     step(f"database and its copy {copy_name} ready")
     results: dict[str, Any] = {
-        "calls_per_level": calls,
+        "calls_per_level": calls * rounds,
+        "rounds": rounds,
         "levels": list(levels),
         "questions": {
             "select 1": "select 1",
@@ -782,7 +800,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         results["top_10_answers"] = check_answers(live)
         step("answers checked")
         idle = {server.name: memory_of(server) for server in live}
-        results["figures"] = measure_all(live, levels, calls, warm_up)
+        results["figures"] = measure_all(live, levels, calls, warm_up, rounds)
         after = {server.name: memory_of(server) for server in live}
     results["servers"] = {
         server.name: {
@@ -1100,7 +1118,10 @@ def markdown(results: dict[str, Any]) -> str:
         "Same questions, same data, same client (the official MCP Python SDK over "
         "Streamable HTTP on loopback, one session per client; over SSE to Postgres MCP "
         "Pro, whose 0.3.0 serves no other HTTP transport), one run: "
-        f"{results['calls_per_level']} calls per level after warm-up calls, at "
+        f"{results['rounds']} rounds of {results['calls_per_level'] // results['rounds']} "
+        "calls per level after warm-up calls, each figure the median of the rounds' (the "
+        "rounds go through every question, principal and level in turn, so a level's "
+        "rounds are minutes apart), at "
         f"{', '.join(map(str, results['levels']))} clients, the servers taking turns at each "
         "level. The peers read a copy of the benchmark database made by the benchmark, each "
         "as a non-superuser role of its own (below). CPU per call is read from `/proc` for "

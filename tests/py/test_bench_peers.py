@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,13 @@ def test_ours_answered_every_call_at_every_level(results: dict[str, Any]) -> Non
             levels = by_server[peers.OURS]
             assert [level["concurrency"] for level in levels] == list(peers.QUICK_LEVELS)
             for level in levels:
-                assert level["errors"] == 0 and level["calls"] == peers.QUICK_CALLS
+                assert level["errors"] == 0
+                assert level["calls"] == peers.QUICK_CALLS * peers.QUICK_ROUNDS
                 assert 0 < level["median_ms"] <= level["p95_ms"]
+                # Each figure is the median of the rounds'.
+                rounds = level["rounds_throughput_per_s"]
+                assert len(rounds) == peers.QUICK_ROUNDS
+                assert level["throughput_per_s"] == pytest.approx(statistics.median(rounds))
                 assert {"server", "postgres", "client"} <= set(level["cpu_ms_per_call"])
     assert results["servers"][peers.OURS]["memory_after"]["pss_kib"] > 0
 
@@ -86,7 +92,8 @@ def test_the_sdk_floor_answers_select_1_only_and_is_compared_with_no_one(
             levels = by_server[peers.FLOOR]
             assert [level["concurrency"] for level in levels] == list(peers.QUICK_LEVELS)
             assert all(
-                level["errors"] == 0 and level["calls"] == peers.QUICK_CALLS for level in levels
+                level["errors"] == 0 and level["calls"] == peers.QUICK_CALLS * peers.QUICK_ROUNDS
+                for level in levels
             )
     # It is no peer: in no comparison, so in no target.
     for principals in results["comparison"].values():
