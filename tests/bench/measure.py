@@ -478,6 +478,14 @@ def combine_levels(
     return level
 
 
+def median_of_rounds(same: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Rounds of one level as one measurement: their median (combine_levels), each round's
+    calls/s listed under rounds_throughput_per_s."""
+    level = combine_levels(same, statistics.median)
+    level["rounds_throughput_per_s"] = [each["throughput_per_s"] for each in same]
+    return level
+
+
 def counters_for(database_name: str, server_pid: int | None = None) -> CpuCounters:
     def read() -> dict[str, dict[int, float]]:
         found = client_cpu() | {"postgres": backend_cpu_by_process(database_name)}

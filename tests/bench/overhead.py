@@ -57,6 +57,10 @@ QUERIES = {
 }
 CONCURRENCY = (1, 8, 32, 64)
 QUICK_CONCURRENCY = (1, 4)
+WAYS = ("plain", "run_query", "mcp")
+# Calls per level in each round; every figure is the median of the rounds' figures.
+ROUNDS = 3
+QUICK_ROUNDS = 2
 
 
 # --- the three ways to run a query (the MCP way is measure.mcp_levels) ---
@@ -196,18 +200,20 @@ def resident_kib(pid: int) -> dict[str, int]:
 
 def run(quick: bool = False) -> dict[str, Any]:
     levels = QUICK_CONCURRENCY if quick else CONCURRENCY
-    calls = 60 if quick else 600
+    rounds = QUICK_ROUNDS if quick else ROUNDS
+    calls = 30 if quick else 200
     settings, admin_url = (
         measure.sample_database(0.02, "zava_bench_quick") if quick else measure.sample_database()
     )
     _, key = create_key(admin_url, uuid.UUID(measure.HEAD_OFFICE), "bench: head office")
     headers = {"Authorization": f"Bearer {key}"}
 
-    results: dict[str, Any] = {"calls_per_level": calls, "queries": {}}
+    results: dict[str, Any] = {"calls_per_level": calls * rounds, "rounds": rounds, "queries": {}}
     zava_port, noop_port = measure.free_port(), measure.free_port()
     env = measure.serve_env(settings, zava_port)
     zava_url = f"http://127.0.0.1:{zava_port}/mcp"
     noop_url = f"http://127.0.0.1:{noop_port}/mcp"
+    db = settings.database_name
     with (
         measure.server_process(
             measure.zava_serve_command(), env, f"http://127.0.0.1:{zava_port}/healthz"
@@ -229,43 +235,65 @@ def run(quick: bool = False) -> dict[str, Any]:
             )
         )
         memory = {"zava idle": resident_kib(zava_pid)}
-        db = settings.database_name
-        results["noop"] = asyncio.run(
-            measure.mcp_levels(
-                noop_url, {}, "noop", {}, levels, calls, measure.counters_for(db, noop_pid)
-            )
-        )
         for name, query in QUERIES.items():
             rows = asyncio.run(answers(admin_url, settings, zava_url, headers, query))
             if not rows["plain"] == rows["run_query"] == rows["mcp"]:
                 raise RuntimeError(f"the three ways disagree on {name!r}: {rows}")
-            figures = {
-                "plain": asyncio.run(
-                    plain_levels(admin_url, query, levels, calls, measure.counters_for(db))
-                ),
-                "run_query": asyncio.run(
-                    run_query_levels(settings, query, levels, calls, measure.counters_for(db))
-                ),
-                "mcp": asyncio.run(
-                    measure.mcp_levels(
-                        zava_url,
-                        headers,
-                        "execute_sales_query",
-                        {"postgresql_query": query},
-                        levels,
-                        calls,
-                        measure.counters_for(db, zava_pid),
-                    )
-                ),
-            }
-            results["queries"][name] = figures
             results.setdefault("rows_returned", {})[name] = len(rows["plain"])
+
+        def noop() -> list[dict[str, Any]]:
+            return asyncio.run(
+                measure.mcp_levels(
+                    noop_url, {}, "noop", {}, levels, calls, measure.counters_for(db, noop_pid)
+                )
+            )
+
+        def way(name: str, how: str) -> list[dict[str, Any]]:
+            query = QUERIES[name]
+            if how == "plain":
+                return asyncio.run(
+                    plain_levels(admin_url, query, levels, calls, measure.counters_for(db))
+                )
+            if how == "run_query":
+                return asyncio.run(
+                    run_query_levels(settings, query, levels, calls, measure.counters_for(db))
+                )
+            return asyncio.run(
+                measure.mcp_levels(
+                    zava_url,
+                    headers,
+                    "execute_sales_query",
+                    {"postgresql_query": query},
+                    levels,
+                    calls,
+                    measure.counters_for(db, zava_pid),
+                )
+            )
+
+        # Each round measures every way of every query at every level, so that a spell of
+        # load falls on one round of each and the median of the rounds leaves it out.
+        measured: dict[tuple[str, str], list[list[dict[str, Any]]]] = {}
+        for round_ in range(1, rounds + 1):
+            measured.setdefault(("noop", ""), []).append(noop())
+            for name in QUERIES:
+                for how in WAYS:
+                    measured.setdefault((name, how), []).append(way(name, how))
+            print(f"  round {round_} of {rounds} measured", flush=True)
+        results["noop"] = by_level(measured[("noop", "")])
+        results["queries"] = {
+            name: {how: by_level(measured[(name, how)]) for how in WAYS} for name in QUERIES
+        }
         memory["zava after load"] = resident_kib(zava_pid)
         memory["noop after load"] = resident_kib(noop_pid)
     results["memory"] = memory
     results["summary"] = summarize(results)
     report(results)
     return results
+
+
+def by_level(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Each round's measurements of every level as one per level: the rounds' median."""
+    return [measure.median_of_rounds(same) for same in zip(*rounds, strict=True)]
 
 
 def summarize(results: dict[str, Any]) -> dict[str, Any]:
@@ -427,7 +455,7 @@ def markdown(results: dict[str, Any]) -> str:
         "## 1. Tool-call overhead",
         "",
         "The same query three ways, each at 1, 8, 32 and 64 concurrent clients on loopback, "
-        f"{results['calls_per_level']} calls per level after 20 warm-up calls"
+        + _calls_text(results)
         + (
             f" (each figure the mean of {len(results['runs'])} runs in one session, "
             "interleaved with the runs of the code before the change below)"
@@ -492,6 +520,17 @@ def markdown(results: dict[str, Any]) -> str:
         )
     lines += ["", "![latency and throughput against concurrency](benchmarks/overhead.png)", ""]
     return "\n".join(lines)
+
+
+def _calls_text(results: dict[str, Any]) -> str:
+    rounds = results.get("rounds", 1)
+    if rounds == 1:  # runs saved before the rounds
+        return f"{results['calls_per_level']} calls per level after 20 warm-up calls"
+    return (
+        f"{rounds} rounds of {results['calls_per_level'] // rounds} calls per level after 20 "
+        "warm-up calls, each figure the median of the rounds' (every round measures every "
+        "way of every query at every level, so a spell of load falls on one round of each)"
+    )
 
 
 def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:

@@ -74,7 +74,6 @@ import hashlib
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -739,11 +738,9 @@ def measure_all(
                         )
     figures: dict[str, Any] = {}
     for (question, principal, server_name, _), same in found.items():
-        level = measure.combine_levels(same, statistics.median)
-        level["rounds_throughput_per_s"] = [each["throughput_per_s"] for each in same]
         figures.setdefault(question, {}).setdefault(principal, {}).setdefault(
             server_name, []
-        ).append(level)
+        ).append(measure.median_of_rounds(same))
     return figures
 
 

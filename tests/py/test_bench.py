@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,10 @@ def test_overhead_answers_every_call_at_every_level(overhead_results):
                 assert level["errors"] == 0
                 assert level["calls"] == overhead_results["calls_per_level"]
                 assert 0 < level["median_ms"] <= level["p95_ms"] <= level["p99_ms"]
+                # Each figure is the median of the rounds, every one of them measured.
+                each_round = level["rounds_throughput_per_s"]
+                assert len(each_round) == overhead.QUICK_ROUNDS
+                assert level["throughput_per_s"] == round(statistics.median(each_round), 3)
     # The three ways agreed on the rows (run() refuses to time them otherwise).
     assert overhead_results["rows_returned"] == {
         "select 1": 1,
