@@ -849,6 +849,8 @@ def _render_rows(result: dict[str, Any], max_rows: int) -> str:
 def _render_value(value: Any) -> str:
     if value is None:
         return ""
+    if value is True or value is False:
+        return "true" if value else "false"  # as in the structured content, not True/False
     # A tuple, not `dict | list` (isinstance is slower with a union type): with a list
     # for each join in _render_rows, 100 rows of 5 columns render in a quarter less time.
     if isinstance(value, (dict, list)):

@@ -118,6 +118,8 @@ async def test_query_result_shape_and_text(served):
     lines = result.content[0].text.splitlines()
     assert lines[1].startswith("<untrusted-data-") and lines[-1] == "</" + lines[1][1:]
     assert lines[2] == "store_id\tstore_name\tis_online"
+    # Booleans as the structured content writes them (JSON), not as Python's True/False.
+    assert lines[3] == "1\tZava Retail Seattle\tfalse"
     assert lines[-2] == "(8 rows)"
 
 
