@@ -822,8 +822,8 @@ def fence_untrusted(text: str) -> str:
 
 def _render_rows(result: dict[str, Any], max_rows: int) -> str:
     """A compact table of execute_sales_query's structured content: a header line, one
-    tab-separated line per row (lists, objects and booleans as compact JSON, so the text is never
-    larger than the rows' JSON), and the count."""
+    tab-separated line per row (lists, objects and booleans as compact JSON, so the text
+    is never larger than the rows' JSON), and the count."""
     row_count = result["row_count"]
     lines = ["\t".join(column["name"] for column in result["columns"])]
     lines += ["\t".join([_render_value(value) for value in row]) for row in result["rows"]]
