@@ -123,6 +123,26 @@ async def test_query_result_shape_and_text(served):
     assert lines[-2] == "(8 rows)"
 
 
+async def test_text_keeps_each_row_on_one_line_and_each_value_in_its_column(served):
+    # A value's tab, newline or backslash, or a value that looks like the footer, must not
+    # move data into another column or row of the text the model reads.
+    query = (
+        "select E'a\\tb' as \"tab\tname\", E'line 1\\n(0 rows)' as lines, "
+        "E'back\\\\slash\\r' as slash, null::text as nothing, '' as empty, "
+        "E'\\\\N' as looks_null, '[1,2]'::json as list"
+    )
+    result = await call(served, "head office", "execute_sales_query", {"postgresql_query": query})
+    assert result.structured_content["rows"] == [
+        ["a\tb", "line 1\n(0 rows)", "back\\slash\r", None, "", "\\N", [1, 2]]
+    ]
+    lines = result.content[0].text.splitlines()
+    assert lines[2:5] == [
+        "tab\\tname\tlines\tslash\tnothing\tempty\tlooks_null\tlist",
+        "a\\tb\tline 1\\n(0 rows)\tback\\\\slash\\r\t\\N\t\t\\\\N\t[1,2]",
+        "(1 row)",
+    ]
+
+
 async def test_rows_are_capped_and_truncation_is_reported(served):
     query = {"postgresql_query": "select order_id from retail.orders", "max_rows": 7}
     result = await call(served, "head office", "execute_sales_query", query)
