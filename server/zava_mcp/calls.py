@@ -619,8 +619,22 @@ def _exact_number(text: str) -> float | Decimal:
     return Decimal(text)
 
 
+# Every integer up to 2**53 in size, and none above, is a double exactly: beyond it a
+# JavaScript client (which reads every JSON number as a double) would change the digits.
+_DOUBLE_EXACT_INTEGERS = 2**53
+
+
+def _exact_integer(text: str) -> int | Decimal:
+    """A JSON integer as an int when a double holds it exactly, else as a Decimal, which
+    answers carry as a string with every digit (a bigint id, a sum of them)."""
+    number = int(text)
+    if len(text) <= 15 or -_DOUBLE_EXACT_INTEGERS <= number <= _DOUBLE_EXACT_INTEGERS:
+        return number
+    return Decimal(text)
+
+
 def _load_json(text: str | bytes) -> Any:
-    return json.loads(text, parse_float=_exact_number)
+    return json.loads(text, parse_float=_exact_number, parse_int=_exact_integer)
 
 
 def connection_failed(error: psycopg.Error) -> bool:

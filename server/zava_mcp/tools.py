@@ -81,7 +81,8 @@ class QueryResult(BaseModel):
     columns: list[Column]
     rows: list[list[Any]] = Field(
         description="One list of values per row, in the columns' order; a number a double "
-        "cannot hold exactly (e.g. numeric(30, 2)) comes as a string with every digit",
+        "cannot hold exactly (e.g. numeric(30, 2), an integer beyond 2^53) comes as a string "
+        "with every digit",
         # A row is an array of any JSON values: said without `{}` (strict validators flag
         # it) and without a list of types for the values, which Ajv's strict mode refuses
         # as a union type and which made a client check each value's type (the Python

@@ -339,13 +339,27 @@ async def test_numbers_keep_every_digit(served):
         "execute_sales_query",
         {
             "postgresql_query": "select 12345678901234567890.12::numeric as big, "
-            "0.1::numeric as tenth, 12.10::numeric as price, 9007199254740993 as large_int"
+            "0.1::numeric as tenth, 12.10::numeric as price, 9007199254740992 as largest_exact, "
+            "9007199254740993 as large_int, -9007199254740993 as negative, 1e400 as huge"
         },
     )
+    # A JavaScript client reads JSON numbers as doubles: a number a double cannot hold
+    # exactly, integer or not, comes as a string.
     assert result.structured_content["rows"] == [
-        ["12345678901234567890.12", 0.1, 12.1, 9007199254740993]
+        [
+            "12345678901234567890.12",
+            0.1,
+            12.1,
+            9007199254740992,
+            "9007199254740993",
+            "-9007199254740993",
+            "1" + "0" * 400,
+        ]
     ]
-    assert "12345678901234567890.12\t0.1\t12.1\t9007199254740993" in result.content[0].text
+    assert (
+        "12345678901234567890.12\t0.1\t12.1\t9007199254740992\t9007199254740993\t"
+        "-9007199254740993\t1" + "0" * 400
+    ) in result.content[0].text
 
 
 async def test_healthz_needs_no_key(served):
