@@ -42,6 +42,7 @@ def test_rls_returns_the_rows_of_the_hand_written_filter(results: dict[str, Any]
         assert figures["same_rows"]["rls = hand_written"], name
         assert figures["same_rows"]["rls_plain rows = rls rows"], name
         assert figures["same_rows"]["hand_written_plain rows = hand_written rows"], name
+        assert figures["same_rows"]["unprepared rows = plain rows"], name
         assert figures["row_counts"]["rls"] > 0, f"{name}: Seattle sees no rows, nothing compared"
 
 
