@@ -14,36 +14,10 @@ language plpgsql
 volatile
 as $$
 declare
-    keyword text := mcp_internal.leading_keyword(query);
     guarded refcursor;
-    -- The first words of PostgreSQL's other commands: such a text is refused as not a
-    -- read-only query; any other first word is reported as no SQL at all.
-    sql_commands constant text[] := array[
-        'abort', 'alter', 'analyze', 'analyse', 'begin', 'call', 'checkpoint', 'close',
-        'cluster', 'comment', 'commit', 'copy', 'create', 'deallocate', 'declare', 'delete',
-        'discard', 'do', 'drop', 'end', 'execute', 'explain', 'fetch', 'grant', 'import',
-        'insert', 'listen', 'load', 'lock', 'merge', 'move', 'notify', 'prepare', 'reassign',
-        'refresh', 'reindex', 'release', 'reset', 'revoke', 'rollback', 'savepoint',
-        'security', 'set', 'show', 'start', 'truncate', 'unlisten', 'update', 'vacuum'
-    ];
     missing_table text;
 begin
-    if keyword is null then
-        raise exception '% needs a query: the text is empty or holds only comments', caller
-            using errcode = 'syntax_error';
-    end if;
-    if keyword not in ('select', 'with', 'values', 'table') and not keyword = any(sql_commands) then
-        raise exception '% needs a query starting with SELECT, WITH, VALUES or TABLE; this text starts with %, which is no SQL command (a typo?)',
-            caller, upper(keyword)
-            using errcode = 'syntax_error';
-    end if;
-    if keyword not in ('select', 'with', 'values', 'table') then
-        raise exception '% runs one read-only query (SELECT, WITH, VALUES or TABLE); this text starts with %',
-            caller, upper(keyword)
-            using errcode = 'insufficient_privilege',
-                  hint = 'Writes, DDL, transaction control (COMMIT, ROLLBACK), SET, COPY, DO, EXPLAIN and CALL are refused.';
-    end if;
-
+    perform mcp_internal.check_query_start(query, caller);
     perform pg_catalog.set_config('transaction_read_only', 'on', true);
 
     begin

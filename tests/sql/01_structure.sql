@@ -474,8 +474,8 @@ select is_empty(
 select functions_are(
     'mcp_internal',
     array[
-        'audit_entries', 'authenticate_api_key', 'clean_session', 'head_office_principal', 'is_known_principal', 'is_known_role',
-        'leading_keyword',
+        'audit_entries', 'authenticate_api_key', 'check_query_start', 'clean_session', 'head_office_principal',
+        'is_known_principal', 'is_known_role', 'leading_keyword',
         'login_role_problems', 'open_guarded_cursor', 'principal_is_known', 'principal_label', 'principal_of_role',
         'principal_role', 'product_text_matches', 'query_without_final_semicolons', 'record_audit', 'redact_plan', 'refuse_write',
         'store_ids_of_role', 'visible_store_ids'

@@ -6,7 +6,7 @@
 -- level security applied to the caller's query. The answer is json; the tests cast it to
 -- jsonb to compare it.
 begin;
-select plan(73);
+select plan(75);
 
 -- The owner's view, computed before any binding makes the transaction read-only.
 select store.store_id as seattle_store
@@ -448,6 +448,14 @@ select throws_ok(
     'mcp.run_query only reads: the query tried to write (a data-modifying WITH (INSERT, UPDATE, DELETE, MERGE) or a function that writes)',
     'a data-modifying CTE is refused because the transaction is read-only'
 );
+select is(
+    (
+        select count(*) from pg_catalog.pg_prepared_statements
+        where name = 'mcp_run_query_columns'
+    ),
+    0::bigint,
+    'a refused text leaves no prepared statement behind (the data-modifying CTE above was prepared before its refusal)'
+);
 
 -- A query is run as the subquery of one statement: a final semicolon, and comments after
 -- it, are cut off first; a semicolon in a string is not.
@@ -460,6 +468,11 @@ select is(
     mcp.run_query($$select '; --' as s$$)::jsonb -> 'rows',
     '[["; --"]]'::jsonb,
     'a semicolon inside a string that looks like the start of a comment is kept'
+);
+select is(
+    mcp.run_query($$select '; --' as s$$)::jsonb -> 'columns',
+    '[{"name": "s", "type": "text"}]'::jsonb,
+    'the text cut at that semicolon does not parse, and the text as it came gives the column names and types'
 );
 select is(
     mcp.run_query('select 1 as n -- a comment; without newline')::jsonb -> 'rows',
