@@ -2,6 +2,12 @@
 -- their store's order items, anyone else none. mcp_internal.visible_store_ids() is wrapped in a
 -- scalar subquery so that it runs once per query, not once per row, and the comparison
 -- can use the index on store_id.
+-- No second test for the planner here, unlike orders
+-- (mcp_internal.visible_store_when_planned): an order line's store is its order's, but
+-- PostgreSQL would take the two store filters for independent and estimate a manager's
+-- orders joined with their lines at a fifth of the rows; top 10 products last quarter
+-- then read all the store's lines and hashed them (16.1 against 3.7 ms in EXPLAIN
+-- ANALYZE).
 set role {{ owner }};
 
 alter table retail.order_items enable row level security;

@@ -4,7 +4,7 @@
 -- their login roles, and who owns what.
 -- Catalog checks only: nothing here acts for a principal or reads data.
 begin;
-select plan(92);
+select plan(93);
 
 -- Schemas and extensions
 
@@ -478,7 +478,7 @@ select functions_are(
         'is_known_principal', 'is_known_role', 'leading_keyword',
         'login_role_problems', 'open_guarded_cursor', 'principal_is_known', 'principal_label', 'principal_of_role',
         'principal_role', 'product_text_matches', 'query_without_final_semicolons', 'record_audit', 'redact_plan', 'refuse_write',
-        'store_ids_of_role', 'visible_store_ids'
+        'store_ids_of_role', 'visible_store_ids', 'visible_store_when_planned'
     ]::name[],
     'Schema mcp_internal holds exactly these helpers (nothing records a binding)'
 );
@@ -493,6 +493,10 @@ select function_returns(
 select function_returns(
     'mcp_internal', 'store_ids_of_role', array['name']::name[], 'integer[]',
     'mcp_internal.store_ids_of_role(name) returns the store ids the principal of a role may see'
+);
+select function_returns(
+    'mcp_internal', 'visible_store_when_planned', array[]::name[], 'integer',
+    'mcp_internal.visible_store_when_planned() returns the one store id a role sees, for the planner'
 );
 select function_returns(
     'mcp_internal', 'is_known_role', array['name']::name[], 'boolean',
@@ -565,11 +569,12 @@ select is_empty(
                 to_regprocedure('mcp.current_principal()'),
                 to_regprocedure('mcp_internal.visible_store_ids()'),
                 to_regprocedure('mcp_internal.principal_is_known()'),
+                to_regprocedure('mcp_internal.visible_store_when_planned()'),
                 to_regprocedure('mcp.audit_log(timestamptz, integer)')
             )
             and function_.prosecdef
     $$,
-    'mcp.current_principal, mcp_internal.visible_store_ids, mcp_internal.principal_is_known and mcp.audit_log are SECURITY INVOKER, so current_user inside them is the caller''s role'
+    'mcp.current_principal, mcp_internal.visible_store_ids, mcp_internal.principal_is_known, mcp_internal.visible_store_when_planned and mcp.audit_log are SECURITY INVOKER, so current_user inside them is the caller''s role'
 );
 
 -- Ownership: zava_owner owns everything in the three schemas

@@ -302,6 +302,7 @@ select is_empty(
             ('mcp.search_products(vector, integer, real, text, boolean, text)'),
             ('mcp.current_principal()'),
             ('mcp_internal.visible_store_ids()'),
+            ('mcp_internal.visible_store_when_planned()'),
             ('mcp_internal.principal_is_known()'),
             ('mcp_internal.principal_of_role(name)'),
             ('mcp_internal.store_ids_of_role(name)'),

@@ -12,7 +12,7 @@
 -- mapping names, are issued through psql's \gexec: sqlfluff's postgres dialect cannot parse
 -- SAVEPOINT, and a role's name is known only at run time.)
 begin;
-select plan(39);
+select plan(47);
 
 -- Fixture: the seed has no embeddings; give two products one each so that the table can
 -- show whether a caller sees its rows.
@@ -117,6 +117,21 @@ begin
 end;
 $$;
 select pg_temp.estimated_rows('select * from retail.order_items') as owner_order_items_estimate \gset
+-- The text of a query's plan as whoever calls it, conditions included.
+create function pg_temp.plan_text(query text)
+returns text
+language plpgsql
+as $$
+declare
+    line text;
+    plan text := '';
+begin
+    for line in execute 'explain ' || query loop
+        plan := plan || line || e'\n';
+    end loop;
+    return plan;
+end;
+$$;
 select
     count(*) as all_inventory,
     count(*) filter (where store_id = 1) as seattle_inventory,
@@ -167,6 +182,13 @@ select results_eq(
     $$select table_name, row_count from visible_rows where store_id is null order by table_name$$,
     $$select table_name, row_count from owner_rows where store_id is null order by table_name$$,
     'head office sees every row of the catalog tables'
+);
+-- The orders policy's test for the planner (mcp_internal.visible_store_when_planned) is folded
+-- away for head office: its plans test the stores once, as before.
+select is(
+    (select count(*) from regexp_matches(pg_temp.plan_text('select * from retail.orders'), 'store_id = ANY', 'g')),
+    1::bigint,
+    'head office''s plan of its orders tests the stores once: no store list is folded into it'
 );
 select 'rollback to savepoint as_head_office' \gexec
 
@@ -281,6 +303,22 @@ select ok(
     pg_temp.estimated_rows('select * from retail.orders') < 0.8 * :all_orders,
     'the planner still counts the orders'' policy filter as keeping less than 80 % of the orders'
 );
+-- The orders and inventory policies' test for the planner is folded into Seattle's plans
+-- as `store_id = 1`, so that PostgreSQL estimates Seattle's rows from the column's
+-- statistics as it does a hand-written store filter (from the run-time test alone it
+-- guessed ten stores' worth, 74 % of the table).
+select ok(
+    position('store_id = 1)' in pg_temp.plan_text('select * from retail.orders')) > 0,
+    'Seattle''s plan of its orders carries Seattle''s store as a constant'
+);
+select ok(
+    pg_temp.estimated_rows('select * from retail.orders') / :seattle_orders::numeric between 0.5 and 1.5,
+    'the planner estimates Seattle''s orders at half to one and a half times their count'
+);
+select ok(
+    pg_temp.estimated_rows('select * from retail.inventory') / :seattle_inventory::numeric between 0.5 and 1.5,
+    'the planner estimates Seattle''s inventory rows at half to one and a half times their count'
+);
 select 'rollback to savepoint as_seattle' \gexec
 
 -- Redmond's manager (store 6) sees Redmond's rows and the catalog, nothing of another store.
@@ -347,6 +385,54 @@ select results_eq(
     'Redmond''s manager sees every row of the catalog tables'
 );
 select 'rollback to savepoint as_redmond' \gexec
+
+-- A plan PostgreSQL keeps holds the stores of when it was planned, and only ever narrows:
+-- the policies' run-time test still decides. Seattle's role keeps a generic plan of its
+-- orders; then Seattle's store goes to another principal and Redmond's store to Seattle's.
+-- The kept plan shows Seattle's role neither store's orders (not Seattle's, which the
+-- constant in it names), a query planned afresh shows it Redmond's, and another role's
+-- execution of the kept statement is planned again for that role.
+select 'savepoint kept_plan' \gexec
+set local plan_cache_mode = force_generic_plan;
+select format('set local session authorization %I', known.role_name)
+from mcp_internal.principal_roles as known
+where known.rls_user_id = 'f47ac10b-58cc-4372-a567-0e02b2c3d479' \gexec
+prepare kept_orders as select count(*) from retail.orders;
+select results_eq(
+    'kept_orders',
+    format('values (%s::bigint)', :seattle_orders),
+    'Seattle''s kept plan counts Seattle''s orders'
+);
+reset session authorization;
+update retail.stores set rls_user_id = gen_random_uuid()
+where store_id = 1;
+update retail.stores set rls_user_id = 'f47ac10b-58cc-4372-a567-0e02b2c3d479'
+where store_id = 6;
+select format('set local session authorization %I', known.role_name)
+from mcp_internal.principal_roles as known
+where known.rls_user_id = 'f47ac10b-58cc-4372-a567-0e02b2c3d479' \gexec
+select results_eq(
+    'kept_orders',
+    'values (0::bigint)',
+    'once Seattle''s store has changed hands, the plan kept from before shows Seattle''s role no order of either store'
+);
+select is(
+    (select count(*) from retail.orders),
+    :redmond_orders::bigint,
+    'a query planned afresh shows Seattle''s role the orders of the store it now has'
+);
+reset session authorization;
+select format('set local session authorization %I', known.role_name)
+from mcp_internal.principal_roles as known
+where known.rls_user_id = '00000000-0000-0000-0000-000000000000' \gexec
+select results_eq(
+    'kept_orders',
+    format('values (%s::bigint)', :all_orders),
+    'the statement Seattle''s role prepared, run by head office''s role, is planned again and counts every order'
+);
+reset session authorization;
+deallocate kept_orders;
+select 'rollback to savepoint kept_plan' \gexec
 
 -- Every other store manager: the whole catalog, and of the per-store tables exactly their
 -- own store's rows (a row of another store would show as an extra row).
