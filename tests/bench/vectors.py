@@ -766,10 +766,11 @@ def model_check_cost(url: str, settings: Settings, repeats: int) -> dict[str, An
     }
     found = {}
     for label, statement in statements.items():
-        timings = measure.time_calls(
-            lambda s=statement: reader.call(measure.HEAD_OFFICE, s, ()), repeats, 2
-        )
-        found[label] = timings.summary()
+
+        def call(statement: LiteralString = statement) -> tuple[Any, float]:
+            return reader.call(measure.HEAD_OFFICE, statement, ())
+
+        found[label] = measure.time_calls(call, repeats, 2).summary()
     reader.close()
     return found
 
@@ -790,8 +791,8 @@ def install_before(url: str, settings: Settings) -> str | None:
             )
         except (OSError, subprocess.CalledProcessError) as error:
             return f"git show {BEFORE_COMMIT[:7]}:{path} failed: {error}"
-        text = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(shown.stdout)
-        text = text.render(settings.template_values)
+        template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(shown.stdout)
+        text = template.render(settings.template_values)
         text = re.sub(r"^(re)?set role.*$", "", text, flags=re.MULTILINE)
         text = re.sub(r"create index if not exists .*?;", "", text, flags=re.DOTALL)
         text = text.replace(
