@@ -211,6 +211,17 @@ TUNING_NOTES = (
     "naming `shared_buffers` above: the server restarted with it in the same run), the "
     "medians fall to 7.7 ms as head office and 10.9 ms as Seattle, and the p95s under "
     "20 ms. A deployment at this size sizes shared_buffers to it (docs/scaling.md).",
+    "",
+    "Tried and not kept (2026-12-05, Intel Xeon, 128 MB shared_buffers): an HNSW index on "
+    "the vectors cast to `halfvec(384)` (same m and ef_construction), with the search "
+    "ordering by the same cast, to read fewer pages. The index took 1,163 MB against "
+    "1,953 MB and 399 s to build, but over the 100 queries, two rounds alternating with the "
+    "float index's function, the medians did not move: plain 6.1 against 6.4 ms, hybrid as "
+    "head office 15.5 against 15.0 ms, Seattle's hybrid with in_stock_only 22.5 against "
+    "22.5 ms; recall@10 fell from 0.974 to 0.964 (plain) and from 0.971 to 0.965 "
+    "(in_stock_only). In the same rounds Seattle's in_stock_only search without text took "
+    "11.6 ms: the text half, ranking each product that holds a query word, is the other "
+    "half of the hybrid call, and it reads a table page per match.",
 )
 
 # The statement semantic_search_products sends (server/zava_mcp/tools.py), and the same
