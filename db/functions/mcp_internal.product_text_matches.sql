@@ -41,6 +41,7 @@ declare
     any_word tsquery;
     every_word tsquery;
     matching tsquery;  -- what a product must hold to be ranked
+    holds_every_word boolean;  -- whether every product matching it holds every word
 begin
     if length(query_text) > longest_text then
         raise exception 'query_text is % characters long; at most % are searched', length(query_text), longest_text
@@ -81,6 +82,7 @@ begin
     ) = enough then
         matching := every_word;
     end if;
+    holds_every_word := matching = every_word;
 
     return query
     select
@@ -92,7 +94,13 @@ begin
             matched.product_id,
             (
                 -- ts_delete drops the query's words: what it drops is how many it held.
-                length(matched.search_document) - length(ts_delete(matched.search_document, words))
+                -- Not needed when each match holds every word (one word, or only those
+                -- holding every word ranked): a copy of each document, a third of the
+                -- ranking's time for a common word at a million products.
+                case
+                    when holds_every_word then cardinality(words)
+                    else length(matched.search_document) - length(ts_delete(matched.search_document, words))
+                end
                 + ts_rank_cd(matched.search_document, any_word, 32)
             )::real as text_rank
         from (
