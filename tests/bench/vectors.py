@@ -223,6 +223,19 @@ TUNING_NOTES = (
     "as `io_method = sync` did (19.3 and 26.8 against 16.9 and 24.4). Not kept: which "
     "setting wins depends on how much of the catalog shared_buffers holds, and sizing "
     "shared_buffers to the tables search reads beats either (docs/scaling.md).",
+    "10. **This machine pages out file cache left alone for a minute.** Its kernel runs "
+    "a DAMON `pageout` scheme (kdamond; memory with at most one access per 5 s for 60 s, "
+    "up to 2 GB a second, and no swap), so the operating system's page cache stays small "
+    "(0.3 to 0.7 GB with 22 GB free) and, after a quiet spell, PostgreSQL's reads come "
+    "from the disk. At 1,000,000 products with 128 MB of shared_buffers (2026-12-05, "
+    "passes of the 100 queries, head office's hybrid then Seattle's with in_stock_only, "
+    "medians): 92.9 and 81.9 ms on the first pass, 19.4 and 26.4 ms at once after it, "
+    "90.9 and 88.8 ms after 120 s idle (the page cache had fallen from 2.2 to 0.3 GB), "
+    "18.4 and 26.4 ms at once after that. With 5 GB of shared_buffers, which the kernel "
+    "cannot page out without swap: 10.1 and 13.8 ms warm, 10.1 and 15.5 ms after 120 s "
+    "idle. The family's figures come from passes run back to back after a warm-up pass; "
+    "searches that come minutes apart see the idle figures unless shared_buffers holds "
+    "the tables.",
     "",
     "On a quiet machine (commit 48e705a, 1-minute load 1.2 median during the run), both "
     "hybrid searches meet the 20 ms target at a million with PostgreSQL's default 128 MB "
