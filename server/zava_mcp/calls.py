@@ -71,6 +71,11 @@ class UnsafeLoginRole(RuntimeError):
     """The server's login role could bypass row level security."""
 
 
+class OutdatedSchema(RuntimeError):
+    """The database's functions are older than this server: `zava-mcp db init` was not
+    run after an upgrade."""
+
+
 # What a rollback leaves in a session, undone before the connection serves another call
 # (cursors, settings, prepared statements, listeners, session advisory locks, temporary
 # objects, sequence state): one function, see db/functions/mcp_internal.clean_session.sql.
@@ -159,10 +164,19 @@ class Database:
 
     async def open(self) -> None:
         """Open the pool and refuse to go on if the login role or any principal's role
-        could bypass RLS or act as another."""
+        could bypass RLS or act as another; warn if shared_buffers cannot hold what
+        semantic search reads."""
         await self.pool.open(wait=True, timeout=30)
         async with self.pool.connection() as conn:
-            cursor = await conn.execute("select mcp_internal.login_role_problems()")
+            try:
+                cursor = await conn.execute(
+                    "select mcp_internal.login_role_problems(), mcp_internal.search_cache_warning()"
+                )
+            except psycopg.errors.UndefinedFunction as error:
+                raise OutdatedSchema(
+                    "the database's zava-mcp functions are older than this server "
+                    f"({error.diag.message_primary}): run `zava-mcp db init`"
+                ) from None
             row = await cursor.fetchone()
         problems = row[0] if row else ["the database returned no answer"]
         if problems:
@@ -170,6 +184,8 @@ class Database:
                 "refusing to serve: no role that serves tool calls may bypass row level "
                 "security or act as another: " + "; ".join(problems)
             )
+        if row and row[1]:
+            log.warning("%s", row[1])
 
     async def close(self) -> None:
         await self.calls.close()

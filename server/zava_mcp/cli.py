@@ -21,7 +21,7 @@ from rich.console import Console
 
 from zava_mcp import __version__, database, schema
 from zava_mcp import workers as workers_module
-from zava_mcp.calls import Database, UnsafeLoginRole
+from zava_mcp.calls import Database, OutdatedSchema, UnsafeLoginRole
 from zava_mcp.config import ConfigError, Settings
 from zava_mcp.embeddings import (
     EmbeddingError,
@@ -62,7 +62,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = Settings.from_env()
         args.run(settings, args)
-    except (ConfigError, schema.BuildError, EmbeddingError, UnsafeLoginRole, ValueError) as error:
+    except (
+        ConfigError,
+        schema.BuildError,
+        EmbeddingError,
+        OutdatedSchema,
+        UnsafeLoginRole,
+        ValueError,
+    ) as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(1)
     except psycopg.OperationalError as error:

@@ -17,7 +17,7 @@ from conftest import (
     run_server,
     server_settings,
 )
-from zava_mcp.calls import Database, UnsafeLoginRole
+from zava_mcp.calls import Database, OutdatedSchema, UnsafeLoginRole
 from zava_mcp.identity import create_key
 
 pytestmark = pytest.mark.anyio
@@ -38,6 +38,47 @@ async def test_the_server_accepts_its_login_role(seeded):
     await pool.open()
     assert await pool.healthy()
     await pool.close()
+
+
+async def test_the_server_warns_when_shared_buffers_cannot_hold_search(seeded, caplog):
+    """At start-up the server logs mcp_internal.search_cache_warning's sentence, if any:
+    none for the test database, which fits in shared_buffers; its login role gets the
+    sentence for a cache smaller than the searched tables."""
+    from zava_mcp.database import login_url
+
+    pool = Database(login_url(seeded[0]), budget_seconds=5)
+    with caplog.at_level("WARNING", logger="zava_mcp.calls"):
+        await pool.open()
+    try:
+        assert not [r for r in caplog.records if "shared_buffers" in r.getMessage()]
+        warning = await pool.lookup("select mcp_internal.search_cache_warning(8192)", ())
+        assert warning.startswith("shared_buffers (8192 bytes) cannot hold what semantic search")
+    finally:
+        await pool.close()
+
+
+async def test_the_server_asks_for_db_init_when_the_functions_are_older(seeded):
+    """A server upgraded without `zava-mcp db init` finds a function it needs missing at
+    start-up: it says what to run, not just that a function does not exist."""
+    import psycopg
+
+    from zava_mcp.database import login_url
+
+    hide = "alter function mcp_internal.search_cache_warning(bigint) rename to {}"
+    with psycopg.connect(seeded[1], autocommit=True) as admin:
+        admin.execute(hide.format("search_cache_warning_hidden"))
+        try:
+            pool = Database(login_url(seeded[0]), budget_seconds=5)
+            with pytest.raises(
+                OutdatedSchema, match=r"older than this server .*run `zava-mcp db init`"
+            ):
+                await pool.open()
+            await pool.close()
+        finally:
+            admin.execute(
+                "alter function mcp_internal.search_cache_warning_hidden(bigint) "
+                "rename to search_cache_warning"
+            )
 
 
 async def test_stateless_http_answers_without_sessions(seeded, local_provider, embedded_products):

@@ -4,7 +4,7 @@
 -- their login roles, and who owns what.
 -- Catalog checks only: nothing here acts for a principal or reads data.
 begin;
-select plan(93);
+select plan(94);
 
 -- Schemas and extensions
 
@@ -478,7 +478,7 @@ select functions_are(
         'is_known_principal', 'is_known_role', 'leading_keyword',
         'login_role_problems', 'open_guarded_cursor', 'principal_is_known', 'principal_label', 'principal_of_role',
         'principal_role', 'product_text_matches', 'query_without_final_semicolons', 'record_audit', 'redact_plan', 'refuse_write',
-        'store_ids_of_role', 'visible_store_ids', 'visible_store_when_planned'
+        'search_cache_warning', 'store_ids_of_role', 'visible_store_ids', 'visible_store_when_planned'
     ]::name[],
     'Schema mcp_internal holds exactly these helpers (nothing records a binding)'
 );
@@ -497,6 +497,10 @@ select function_returns(
 select function_returns(
     'mcp_internal', 'visible_store_when_planned', array[]::name[], 'integer',
     'mcp_internal.visible_store_when_planned() returns the one store id a role sees, for the planner'
+);
+select function_returns(
+    'mcp_internal', 'search_cache_warning', array['bigint']::name[], 'text',
+    'mcp_internal.search_cache_warning(bigint) returns the start-up warning as text (null when the cache suffices)'
 );
 select function_returns(
     'mcp_internal', 'is_known_role', array['name']::name[], 'boolean',

@@ -420,9 +420,10 @@ select results_eq(
         ('mcp_internal.principal_label(uuid)'),
         ('mcp_internal.principal_of_role(name)'),
         ('mcp_internal.principal_role(uuid)'),
-        ('mcp_internal.record_audit(jsonb)')
+        ('mcp_internal.record_audit(jsonb)'),
+        ('mcp_internal.search_cache_warning(bigint)')
     $$,
-    'zava_server can execute only current_principal, authenticate_api_key, login_role_problems, principal_label, principal_of_role, principal_role and record_audit, not the tools themselves'
+    'zava_server can execute only current_principal, authenticate_api_key, login_role_problems, principal_label, principal_of_role, principal_role, record_audit and search_cache_warning, not the tools themselves'
 );
 
 -- Server files and other databases (PostgreSQL revokes these from PUBLIC by default;

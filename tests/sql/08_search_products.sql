@@ -5,7 +5,32 @@
 -- level security, the dimension and model checks, argument validation and an unknown
 -- principal.
 begin;
-select plan(35);
+select plan(38);
+
+-- The start-up warning when shared_buffers cannot hold what search reads.
+select
+    pg_catalog.pg_total_relation_size('retail.products')
+    + pg_catalog.pg_total_relation_size('retail.product_description_embeddings')
+    + pg_catalog.pg_total_relation_size('retail.inventory') as searched_bytes
+\gset
+select is(
+    mcp_internal.search_cache_warning(),
+    null,
+    'no cache warning for the test database, which fits in shared_buffers'
+);
+select is(
+    mcp_internal.search_cache_warning(:searched_bytes),
+    null,
+    'no cache warning for a cache exactly as large as the searched tables and their indexes'
+);
+select matches(
+    mcp_internal.search_cache_warning(:searched_bytes - 1),
+    format(
+        '^shared_buffers \(%s\) cannot hold what semantic search reads \(%s: ',
+        pg_catalog.pg_size_pretty((:searched_bytes - 1)::bigint), pg_catalog.pg_size_pretty(:searched_bytes::bigint)
+    ),
+    'a cache one byte smaller than the searched tables and their indexes gets a warning naming both sizes'
+);
 
 -- The fixture, written as the owner before any binding makes the transaction read-only.
 -- The stored vectors' dimension comes from the column, not from this file. Vectors are
