@@ -67,18 +67,18 @@ async def test_the_server_asks_for_db_init_when_the_functions_are_older(seeded):
     hide = "alter function mcp_internal.search_cache_warning(bigint) rename to {}"
     with psycopg.connect(seeded[1], autocommit=True) as admin:
         admin.execute(hide.format("search_cache_warning_hidden"))
+        pool = Database(login_url(seeded[0]), budget_seconds=5)
         try:
-            pool = Database(login_url(seeded[0]), budget_seconds=5)
             with pytest.raises(
                 OutdatedSchema, match=r"older than this server .*run `zava-mcp db init`"
             ):
                 await pool.open()
-            await pool.close()
         finally:
             admin.execute(
                 "alter function mcp_internal.search_cache_warning_hidden(bigint) "
                 "rename to search_cache_warning"
             )
+            await pool.close()
 
 
 async def test_stateless_http_answers_without_sessions(seeded, local_provider, embedded_products):
